@@ -36,3 +36,14 @@ def local_day_start(day: date, tz: ZoneInfo) -> datetime:
 def local_day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """[start, end) of a local day; 23 or 25 hours long on DST change days."""
     return local_day_start(day, tz), local_day_start(day + timedelta(days=1), tz)
+
+
+def local_date(instant: datetime, tz: ZoneInfo) -> date:
+    """The calendar day an instant falls on in `tz`."""
+    return require_aware(instant, "datetime").astimezone(tz).date()
+
+
+def local_week_start(instant: datetime, tz: ZoneInfo) -> date:
+    """Monday of the ISO week an instant falls in, in `tz`."""
+    day = local_date(instant, tz)
+    return day - timedelta(days=day.weekday())
