@@ -97,7 +97,7 @@ def test_next_slot_respects_weekdays_and_min_lead():
         BERLIN,
         now=MONDAY_10_BERLIN,
         slots=slots,
-        min_lead=timedelta(days=1, hours=1),
+        min_lead=timedelta(days=1, hours=22),  # Wednesday 08:00
     )
     assert got == utc(2026, 3, 4, 17, 0)  # Wednesday 18:00 CET
 
