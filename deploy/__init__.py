@@ -1,0 +1,1 @@
+"""Things that run beside the services: the sandbox platform, deployment helpers."""
