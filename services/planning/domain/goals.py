@@ -237,3 +237,17 @@ def goals_at_risk(
     # Ties broken by id so the list is stable between calls.
     at_risk.sort(key=lambda r: (-r.shortfall, r.goal.id))
     return at_risk
+
+
+@dataclass(frozen=True, slots=True)
+class GoalProgress:
+    """The progress read model of one goal, as fed by `mediaops.metrics.goal.progressed`."""
+
+    goal_id: str
+    name: str
+    metric: str
+    target: float
+    current: float
+    ratio: float
+    on_track: bool
+    status: GoalStatus = GoalStatus.ACTIVE
