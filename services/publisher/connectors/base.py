@@ -103,8 +103,7 @@ class Connector(Protocol):
         """Reconciliation: look the post up by idempotency key or content fingerprint."""
         ...
 
-    async def fetch_stats(self, external_id: str, account: Account) -> Stats:
-        ...
+    async def fetch_stats(self, external_id: str, account: Account) -> Stats: ...
 
     async def refresh(self, account: Account) -> RefreshedCredentials | None:
         """New credentials when the token is near expiry; None when nothing to refresh."""

@@ -1,0 +1,7 @@
+"""Event handlers of the metrics service. Queue bindings are derived from this dict."""
+
+from __future__ import annotations
+
+from shared.service import EventHandler
+
+EVENT_HANDLERS: dict[str, list[EventHandler]] = {}

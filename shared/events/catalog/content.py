@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared.events.catalog.base import Payload
+
+
+class ItemRef(Payload):
+    item_id: str
+    version: int
+    title: str | None = None
+    format: str | None = None
+    topic_id: str | None = None
+    campaign_id: str | None = None
+
+
+class ReviewDecided(Payload):
+    item_id: str
+    version: int
+    stage: str
+    decision: str
+    reviewer: str
+    comment: str | None = None
+    item_status: str
+
+
+class VariantSummary(Payload):
+    variant_id: str
+    channel: str
+    title: str | None = None
+
+
+class ItemApproved(Payload):
+    item_id: str
+    version: int
+    content_hash: str
+    title: str
+    format: str
+    pillar: str | None = None
+    topic_id: str | None = None
+    campaign_id: str | None = None
+    planned_for: datetime | None = None
+    account_ids: list[str] = []
+    variants: list[VariantSummary] = []
+    title_alternatives: list[str] = []
+
+
+class ReviewOverdue(Payload):
+    item_id: str
+    version: int
+    stage: str
+    entered_at: datetime
+    sla_hours: float
+
+
+EVENTS: dict[str, tuple[type[Payload], str]] = {
+    "mediaops.content.item.created": (ItemRef, "A content item was created."),
+    "mediaops.content.item.submitted": (ItemRef, "An item was sent to review."),
+    "mediaops.content.review.decided": (ReviewDecided, "A reviewer decided on a stage."),
+    "mediaops.content.item.changes_requested": (ReviewDecided, "A reviewer asked for changes."),
+    "mediaops.content.item.approved": (ItemApproved, "Every required review stage approved."),
+    "mediaops.content.review.overdue": (ReviewOverdue, "A review stage passed its SLA."),
+}

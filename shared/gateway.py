@@ -1,0 +1,51 @@
+"""`mediaops up`: every service behind one port with the prefixes of the contract."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from shared.runtime import Runtime
+
+
+def create_gateway(runtime: Runtime, *, with_sandbox: bool = True) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title="mediaops", lifespan=lifespan, docs_url=None, redoc_url=None)
+    links: dict[str, Any] = {}
+    for name, ctx in runtime.contexts.items():
+        module = __import__(f"services.{name}.app", fromlist=["create_app"])
+        app.mount(f"/{name}", module.create_app(ctx))
+        links[name] = {
+            "docs": f"/{name}/docs",
+            "openapi": f"/{name}/openapi.json",
+            "readyz": f"/{name}/readyz",
+        }
+    if with_sandbox:
+        try:
+            from deploy.sandbox.app import create_sandbox_app
+        except ImportError:
+            pass
+        else:
+            app.mount("/sandbox", create_sandbox_app())
+            links["sandbox"] = {"posts": "/sandbox/v1/posts", "behaviour": "/sandbox/v1/behaviour"}
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> JSONResponse:
+        return JSONResponse({"service": "mediaops", "services": links})
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return app

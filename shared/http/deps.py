@@ -1,0 +1,81 @@
+"""Request dependencies: the authenticated principal and the unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import Principal, TokenVerifier
+from shared.errors import Unauthorized
+from shared.events import CloudEvent
+from shared.http.context import request_id_var, traceparent_var
+from shared.service import ServiceContext
+
+bearer = HTTPBearer(auto_error=False, description="A JWT from `mediaops token` or your IdP")
+
+
+def service_context(request: Request) -> ServiceContext:
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
+
+
+def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("a bearer token is required")
+    verifier: TokenVerifier = request.app.state.verifier
+    principal = verifier.verify(credentials.credentials)
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+def require_roles(*roles: str) -> Callable[[Principal], Principal]:
+    def check(principal: CurrentPrincipal) -> Principal:
+        principal.require(*roles)
+        return principal
+
+    return check
+
+
+@dataclass
+class UnitOfWork:
+    """One request = one transaction; events emitted here commit with the state change."""
+
+    session: AsyncSession
+    ctx: ServiceContext
+
+    async def emit(
+        self, type: str, data: Any, *, workspace_id: str, subject: str | None = None
+    ) -> CloudEvent:
+        return await self.ctx.outbox.emit(
+            self.session,
+            type,
+            data,
+            workspace_id=workspace_id,
+            subject=subject,
+            request_id=request_id_var.get(),
+            traceparent=traceparent_var.get(),
+        )
+
+    def now(self) -> Any:
+        return self.ctx.clock()
+
+
+async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
+    ctx = service_context(request)
+    async with ctx.db.session() as session, session.begin():
+        yield UnitOfWork(session=session, ctx=ctx)
+
+
+# scope="function": commit before the response is sent, so a failed commit is the answer.
+Uow = Annotated[UnitOfWork, Depends(unit_of_work, scope="function")]

@@ -1,0 +1,74 @@
+"""`Idempotency-Key` on creates (IETF draft semantics): a replay returns the first response;
+the same key with another body is 422; a concurrent twin waits for the first and replays it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from shared.errors import Conflict, Unprocessable
+from shared.http.deps import UnitOfWork
+
+
+async def idempotent_create(
+    request: Request,
+    uow: UnitOfWork,
+    workspace_id: str,
+    body: Any,
+    create: Callable[[], Awaitable[tuple[int, Any, dict[str, str]]]],
+) -> JSONResponse:
+    """Run `create` once per key; it returns (status, json-able body, headers)."""
+    key = request.headers.get("idempotency-key")
+    if not key:
+        status, payload, headers = await create()
+        return JSONResponse(jsonable_encoder(payload), status_code=status, headers=headers)
+    if len(key) > 200:
+        raise Unprocessable(
+            "Idempotency-Key is longer than 200 characters", field="Idempotency-Key"
+        )
+    table = uow.ctx.spec.metadata.tables[f"{uow.ctx.spec.schema}.idempotency_keys"]
+    digest = hashlib.sha256(json.dumps(jsonable_encoder(body), sort_keys=True).encode()).hexdigest()
+    inserted = await uow.session.execute(
+        insert(table)
+        .values(
+            workspace_id=workspace_id,
+            key=key,
+            method=request.method,
+            path=request.url.path,
+            request_hash=digest,
+        )
+        .on_conflict_do_nothing()
+        .returning(table.c.key)
+    )
+    if inserted.first() is None:
+        row = (
+            await uow.session.execute(
+                select(table).where(table.c.workspace_id == workspace_id, table.c.key == key)
+            )
+        ).one()
+        if row.request_hash != digest or row.path != request.url.path:
+            raise Unprocessable(
+                "this Idempotency-Key was used with a different request", field="Idempotency-Key"
+            )
+        if row.status_code is None:
+            raise Conflict("a request with this Idempotency-Key is still in progress")
+        return JSONResponse(
+            row.response, status_code=row.status_code, headers={"Idempotent-Replayed": "true"}
+        )
+    status, payload, headers = await create()
+    encoded = jsonable_encoder(payload)
+    await uow.session.execute(
+        update(table)
+        .where(table.c.workspace_id == workspace_id, table.c.key == key)
+        .values(status_code=status, response=encoded)
+    )
+    return JSONResponse(encoded, status_code=status, headers=headers)

@@ -1,0 +1,27 @@
+"""Idempotent consumers: (consumer, event id) recorded in the handler's own transaction."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import MetaData, Table
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+class Inbox:
+    def __init__(self, metadata: MetaData) -> None:
+        self.table: Table = metadata.tables[f"{metadata.schema}.inbox"]
+
+    async def first_time(
+        self, session: AsyncSession, consumer: str, event_id: str, event_type: str
+    ) -> bool:
+        """True when this consumer has not handled this event before (and records it)."""
+        stmt = (
+            insert(self.table)
+            .values(consumer=consumer, event_id=uuid.UUID(event_id), event_type=event_type)
+            .on_conflict_do_nothing()
+            .returning(self.table.c.event_id)
+        )
+        result = await session.execute(stmt)
+        return result.first() is not None

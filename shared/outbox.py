@@ -1,0 +1,66 @@
+"""Transactional outbox: events are rows committed with the state change that caused them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import MetaData, Table, insert, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.events import COMMANDS, CloudEvent, new_event
+
+NOTIFY_CHANNEL = "mediaops_outbox"
+
+
+class Outbox:
+    """Writes outbox rows in the caller's transaction; a NOTIFY wakes the relay at commit."""
+
+    def __init__(self, metadata: MetaData, service: str) -> None:
+        self.schema = metadata.schema or service
+        self.service = service
+        self.table: Table = metadata.tables[f"{self.schema}.outbox"]
+        self.source = f"/mediaops/{service}"
+
+    async def emit(
+        self,
+        session: AsyncSession,
+        type: str,
+        data: BaseModel | dict[str, Any],
+        *,
+        workspace_id: str,
+        subject: str | None = None,
+        request_id: str | None = None,
+        traceparent: str | None = None,
+    ) -> CloudEvent:
+        event = new_event(
+            type,
+            data,
+            workspace_id=workspace_id,
+            source=self.source,
+            subject=subject,
+            request_id=request_id,
+            traceparent=traceparent,
+        )
+        await self.add(session, [event])
+        return event
+
+    async def add(self, session: AsyncSession, events: list[CloudEvent]) -> None:
+        if not events:
+            return
+        rows = [
+            {
+                "id": uuid.UUID(e.id),
+                "kind": "command" if e.type in COMMANDS else "event",
+                "routing_key": e.type,
+                "envelope": e.to_json_dict(),
+            }
+            for e in events
+        ]
+        await session.execute(insert(self.table), rows)
+        # Delivered at commit only, collapsed per transaction; the relay also polls.
+        await session.execute(
+            text("SELECT pg_notify(:channel, :schema)"),
+            {"channel": NOTIFY_CHANNEL, "schema": self.schema},
+        )
