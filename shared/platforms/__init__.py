@@ -1,0 +1,55 @@
+"""Platform facts as code: counting units, per-channel rules, variant validation."""
+
+from shared.platforms.counting import (
+    CountUnit,
+    chars,
+    find_urls,
+    grapheme_clusters,
+    graphemes,
+    mastodon_length,
+    measure,
+    utf8_bytes,
+    utf16_units,
+    weibo_units,
+    x_weighted,
+)
+from shared.platforms.rules import (
+    RULES,
+    ChannelRules,
+    HashtagStyle,
+    LinkPlacement,
+    Markup,
+    MediaKind,
+    RateLimit,
+    UnknownChannel,
+    describe,
+    get_rules,
+)
+from shared.platforms.validate import Problem, ProblemCode, validate_variant
+
+__all__ = [
+    "RULES",
+    "ChannelRules",
+    "CountUnit",
+    "HashtagStyle",
+    "LinkPlacement",
+    "Markup",
+    "MediaKind",
+    "Problem",
+    "ProblemCode",
+    "RateLimit",
+    "UnknownChannel",
+    "chars",
+    "describe",
+    "find_urls",
+    "get_rules",
+    "grapheme_clusters",
+    "graphemes",
+    "mastodon_length",
+    "measure",
+    "utf8_bytes",
+    "utf16_units",
+    "validate_variant",
+    "weibo_units",
+    "x_weighted",
+]
