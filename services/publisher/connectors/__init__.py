@@ -1,0 +1,1 @@
+"""Connectors: one per channel behind the `base.Connector` interface; see `registry`."""
