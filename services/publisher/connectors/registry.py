@@ -33,14 +33,25 @@ class ConnectorSpec:
     module: str
     class_name: str
 
-    def load(self) -> type:
+    def load(self, channel: str) -> type:
         try:
             module = importlib.import_module(self.module)
-            return getattr(module, self.class_name)
-        except (ImportError, AttributeError) as exc:
-            raise ConnectorUnavailable(
-                f"{self.module}.{self.class_name} cannot be loaded: {exc}"
-            ) from exc
+        except ImportError as exc:
+            raise ConnectorUnavailable(f"{self.module} cannot be loaded: {exc}") from exc
+        cls = getattr(module, self.class_name, None)
+        if cls is None:
+            # Tolerate a renamed class: the module's class that declares this channel.
+            cls = next(
+                (
+                    v
+                    for v in vars(module).values()
+                    if isinstance(v, type) and getattr(v, "channel", None) == channel
+                ),
+                None,
+            )
+        if cls is None:
+            raise ConnectorUnavailable(f"{self.module} has no {self.class_name}")
+        return cls
 
 
 _PACKAGE = "services.publisher.connectors"
@@ -50,7 +61,7 @@ CONNECTORS: dict[str, ConnectorSpec] = {
     "sandbox": ConnectorSpec(f"{_PACKAGE}.sandbox", "SandboxConnector"),
     "webhook": ConnectorSpec(f"{_PACKAGE}.webhook", "WebhookConnector"),
     "mastodon": ConnectorSpec(f"{_PACKAGE}.mastodon", "MastodonConnector"),
-    "wechat_mp": ConnectorSpec(f"{_PACKAGE}.wechat_mp", "WechatMpConnector"),
+    "wechat_mp": ConnectorSpec(f"{_PACKAGE}.wechat_mp", "WeChatMpConnector"),
     "weibo": ConnectorSpec(f"{_PACKAGE}.weibo", "WeiboConnector"),
     "rss": ConnectorSpec(f"{_PACKAGE}.rss", "RssConnector"),
     "email": ConnectorSpec(f"{_PACKAGE}.email", "EmailConnector"),
@@ -65,7 +76,7 @@ def connector_class(channel: str) -> type:
     spec = CONNECTORS.get(channel)
     if spec is None:
         raise UnknownChannel(channel)
-    return spec.load()
+    return spec.load(channel)
 
 
 def available_channels() -> list[str]:

@@ -54,6 +54,15 @@ def test_a_missing_module_only_disables_its_channel(monkeypatch):
     assert isinstance(built.get("sandbox"), SandboxConnector)
 
 
+def test_a_renamed_class_is_found_by_its_channel(monkeypatch):
+    spec = ConnectorSpec("services.publisher.connectors.sandbox", "OldName")
+    monkeypatch.setitem(registry.CONNECTORS, "sandbox", spec)
+    assert registry.connector_class("sandbox") is SandboxConnector
+    monkeypatch.setitem(registry.CONNECTORS, "other", spec)
+    with pytest.raises(ConnectorUnavailable, match="OldName"):
+        registry.connector_class("other")
+
+
 def test_test_doubles_register_like_real_connectors():
     class Double:
         channel = "sandbox"
