@@ -48,6 +48,9 @@ class AmqpBus:
         self._exchanges: dict[str, AbstractExchange] = {}
         self._consumer_channels: list[AbstractChannel] = []
         self._lock = asyncio.Lock()
+        # Names this bus declared (queues, exchanges): for operators' tooling and test cleanup.
+        self.declared_queues: set[str] = set()
+        self.declared_exchanges: set[str] = set()
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -76,6 +79,10 @@ class AmqpBus:
                 arguments={"x-max-length": 10000, "x-overflow": "drop-head"},
             )
             await q.bind(ae)
+            self.declared_queues.add(unrouted)
+            self.declared_exchanges.update(
+                {unrouted, self.settings.exchange_events, self.settings.exchange_commands}
+            )
             self._exchanges["events"] = await self._publish_channel.declare_exchange(
                 self.settings.exchange_events,
                 aio_pika.ExchangeType.TOPIC,
@@ -154,6 +161,10 @@ class AmqpBus:
         try:
             for sub in subscriptions:
                 name = self.settings.queue(sub.queue)
+                retries = [
+                    f"{name}.retry.{i}" for i in range(1, len(self.settings.retry_delays_ms) + 1)
+                ]
+                self.declared_queues.update({name, f"{name}.dlq", *retries})
                 await channel.declare_queue(f"{name}.dlq", durable=True)
                 for i, delay in enumerate(self.settings.retry_delays_ms, start=1):
                     await channel.declare_queue(
