@@ -6,7 +6,8 @@ article is live, so the connector polls (bounded); an article still publishing a
 OutcomeUnknown with `publish_id` in the detail, and `find_existing(..., publish_id=...)`
 polls it again.
 
-Account settings: `base_url` (default https://api.weixin.qq.com), `author`,
+The API base URL is a constructor argument (default https://api.weixin.qq.com). Account
+settings: `author`,
 `open_comment` (bool), `only_fans_can_comment` (bool), optional `thumb_media_id` (a cover
 already uploaded). Credentials: `appid`, `secret`; optionally a cached `access_token` with
 `access_token_expires_at` (ISO) from a previous `refresh`.
@@ -135,9 +136,12 @@ class WeChatMpConnector:
         sleep: Sleep = asyncio.sleep,
         publish_poll_attempts: int = 10,
         publish_poll_interval_s: float = 3.0,
+        base_url: str = DEFAULT_BASE_URL,
     ) -> None:
         self.client = client
         self.clock = clock
+        # Operator configuration, never account settings: users must not pick API hosts.
+        self.base_url = base_url.rstrip("/")
         self.sleep = sleep
         self.publish_poll_attempts = publish_poll_attempts
         self.publish_poll_interval_s = publish_poll_interval_s
@@ -146,9 +150,8 @@ class WeChatMpConnector:
 
     # -- token -----------------------------------------------------------------------------
 
-    @staticmethod
-    def _base(account: Account) -> str:
-        return str(account.settings.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+    def _base(self, account: Account) -> str:
+        return self.base_url
 
     @staticmethod
     def _app(account: Account) -> tuple[str, str]:
