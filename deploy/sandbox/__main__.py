@@ -19,7 +19,9 @@ def main() -> None:
     behaviour = {
         k: v for k, v in {"seed": args.seed, "time_scale": args.time_scale}.items() if v is not None
     }
-    uvicorn.run(create_sandbox_app(behaviour=behaviour), host=args.host, port=args.port)
+    uvicorn.run(
+        create_sandbox_app(behaviour=behaviour), host=args.host, port=args.port, access_log=False
+    )
 
 
 if __name__ == "__main__":
