@@ -326,9 +326,9 @@ def _milestone_summary(milestones: Sequence[Milestone], now: datetime) -> dict[s
 
 
 def insight_concerns_campaign(insight: Insight, campaign_id: str) -> bool:
-    """Insights scoped `campaign:<id>` or carrying the campaign id in their evidence."""
+    """Insights whose scope or evidence names the campaign."""
     return (
-        insight.scope == f"campaign:{campaign_id}"
+        insight.scope.get("campaign_id") == campaign_id
         or insight.evidence.get("campaign_id") == campaign_id
     )
 

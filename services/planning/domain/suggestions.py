@@ -17,6 +17,8 @@ from services.planning.domain.insights import (
     Insight,
     InsightKind,
     PerformanceEvidence,
+    latest_per_scope,
+    number,
     performance_from_insights,
 )
 from services.planning.domain.strategy import Pillar
@@ -66,7 +68,7 @@ def _enough(evidence: PerformanceEvidence, thresholds: SuggestionThresholds) -> 
 
 
 def _performance_evidence(e: PerformanceEvidence, key: str) -> dict[str, Any]:
-    return {key: e.subject, "index": e.index, "samples": e.samples, "metric": e.metric}
+    return {key: e.subject, "index": e.index, "posts": e.samples, "measure": e.measure}
 
 
 def _goal_suggestions(insights: list[Insight], risks: list[GoalAtRisk]) -> list[Suggestion]:
@@ -94,15 +96,15 @@ def _goal_suggestions(insights: list[Insight], risks: list[GoalAtRisk]) -> list[
     for insight in insights:
         if insight.kind != InsightKind.GOAL_AT_RISK:
             continue
-        goal_id = insight.evidence.get("goal_id")
+        goal_id = insight.scope.get("goal_id")
         if not isinstance(goal_id, str) or goal_id in known:
             continue  # our own computation above is fresher than a relayed one
-        label = insight.evidence.get("name") or insight.evidence.get("metric") or goal_id
+        label = insight.evidence.get("metric") or goal_id
         relayed[goal_id] = Suggestion(
             SuggestionKind.GOAL_AT_RISK,
             f"Goal '{label}' is behind pace",
             insight.recommendation or "Put more of next period's output behind this goal.",
-            dict(insight.evidence),
+            {"goal_id": goal_id, **insight.evidence},
         )
     return ours + [relayed[k] for k in sorted(relayed)]
 
@@ -149,7 +151,6 @@ def _performance_suggestions(
 ) -> list[Suggestion]:
     performance = performance_from_insights(insights)
     formats = [e for e in performance.formats.values() if _enough(e, thresholds)]
-    topics = [e for e in performance.topics.values() if _enough(e, thresholds)]
     best_first = sorted(formats, key=lambda e: (-e.index, e.subject))
     out = [
         Suggestion(
@@ -165,72 +166,66 @@ def _performance_suggestions(
         Suggestion(
             SuggestionKind.WEAK_FORMAT,
             f"Use less {e.subject}",
-            f"{e.describe('Format')}; try fewer, or rework how it is made.",
+            f"{e.describe('Format')}; make fewer, or rework how it is made.",
             _performance_evidence(e, "format"),
         )
         for e in reversed(best_first)
         if e.index <= thresholds.weak_index
     ]
-    ranked_topics = sorted(topics, key=lambda e: (-e.index, e.subject))
+    subjects = [("pillar", "Pillar", e) for e in performance.pillars.values()]
+    subjects += [("topic", "Topic", e) for e in performance.topics.values()]
+    ranked = sorted(
+        (s for s in subjects if _enough(s[2], thresholds)),
+        key=lambda s: (-s[2].index, s[0], s[2].subject),
+    )
     out += [
         Suggestion(
             SuggestionKind.REPEAT_TOPIC,
             f"Repeat topics like '{e.subject}'",
-            f"{e.describe('Topic')}; plan follow-ups on it.",
-            _performance_evidence(e, "topic"),
+            f"{e.describe(label)}; plan follow-ups in the same vein.",
+            _performance_evidence(e, key),
         )
-        for e in ranked_topics
+        for key, label, e in ranked
         if e.index >= thresholds.repeat_index
     ]
     out += [
         Suggestion(
             SuggestionKind.DROP_TOPIC,
             f"Drop or rework '{e.subject}'",
-            f"{e.describe('Topic')}; drop it or change the angle.",
-            _performance_evidence(e, "topic"),
+            f"{e.describe(label)}; drop it or change the angle.",
+            _performance_evidence(e, key),
         )
-        for e in reversed(ranked_topics)
+        for key, label, e in reversed(ranked)
         if e.index <= thresholds.drop_index
     ]
     return out
 
 
-def _latest(insights: list[Insight], kind: InsightKind) -> list[Insight]:
-    """The newest insight of a kind per scope (e.g. one best_hours per channel)."""
-    newest: dict[str, Insight] = {}
-    for insight in insights:
-        if insight.kind != kind:
-            continue
-        scope = str(insight.evidence.get("channel") or insight.scope or "")
-        held = newest.get(scope)
-        if (
-            held is None
-            or held.generated_at is None
-            or (insight.generated_at is not None and insight.generated_at >= held.generated_at)
-        ):
-            newest[scope] = insight
-    return [newest[k] for k in sorted(newest)]
+def _of_kind(insights: list[Insight], kind: InsightKind) -> list[Insight]:
+    return [i for i in latest_per_scope(insights) if i.kind == kind]
 
 
 def _hours_suggestions(insights: list[Insight]) -> list[Suggestion]:
     out = []
-    for insight in _latest(insights, InsightKind.BEST_HOURS):
-        hours = insight.evidence.get("hours")
-        if not isinstance(hours, list):
+    for insight in _of_kind(insights, InsightKind.BEST_HOURS):
+        slots = insight.evidence.get("slots")
+        labels = [
+            s["label"]
+            for s in (slots if isinstance(slots, list) else [])
+            if isinstance(s, Mapping) and isinstance(s.get("label"), str)
+        ]
+        if not labels:
             continue
-        clean = [h for h in hours if isinstance(h, int) and not isinstance(h, bool)]
-        clean = [h for h in clean if 0 <= h <= 23]
-        if not clean:
-            continue
-        channel = insight.evidence.get("channel")
+        channel = insight.scope.get("channel")
         where = f" on {channel}" if channel else ""
-        times = ", ".join(f"{h:02d}:00" for h in clean)
+        zone = insight.evidence.get("timezone")
+        times = ", ".join(labels) + (f" ({zone})" if zone else "")
         out.append(
             Suggestion(
                 SuggestionKind.BEST_HOURS,
-                f"Publish{where} around {times}",
-                insight.recommendation or f"Audience engagement{where} peaks around {times}.",
-                dict(insight.evidence),
+                f"Publish{where} at {times}",
+                insight.recommendation or f"Engagement{where} peaks at {times}.",
+                {**insight.scope, **insight.evidence},
             )
         )
     return out
@@ -238,26 +233,28 @@ def _hours_suggestions(insights: list[Insight]) -> list[Suggestion]:
 
 def _channel_suggestions(insights: list[Insight]) -> list[Suggestion]:
     out = []
-    for insight in _latest(insights, InsightKind.CHANNEL_WEIGHTS):
-        weights = insight.evidence.get("weights")
-        if not isinstance(weights, Mapping) or not weights:
+    for insight in _of_kind(insights, InsightKind.CHANNEL_WEIGHTS):
+        channels = insight.evidence.get("channels")
+        ratios = [
+            (c["channel"], ratio)
+            for c in (channels if isinstance(channels, list) else [])
+            if isinstance(c, Mapping)
+            and isinstance(c.get("channel"), str)
+            and (ratio := number(c.get("weight_ratio"))) is not None
+        ]
+        if len(ratios) < 2:
             continue
-        numeric = {
-            str(k): float(v)
-            for k, v in weights.items()
-            if isinstance(v, int | float) and not isinstance(v, bool)
-        }
-        if not numeric:
-            continue
-        ranked = sorted(numeric.items(), key=lambda kv: (-kv[1], kv[0]))
-        top, weakest = ranked[0], ranked[-1]
-        detail = ", ".join(f"{c} {w:g}" for c, w in ranked)
+        ratios.sort(key=lambda cr: (-cr[1], cr[0]))
+        (top, top_ratio), (weakest, weakest_ratio) = ratios[0], ratios[-1]
         out.append(
             Suggestion(
                 SuggestionKind.CHANNEL_WEIGHTS,
-                f"Shift effort toward {top[0]}",
+                f"Shift effort toward {top}",
                 insight.recommendation
-                or f"Channel weights: {detail}; favour {top[0]} over {weakest[0]}.",
+                or (
+                    f"{top} returns {top_ratio:.2f}x its share of posts in results, "
+                    f"{weakest} {weakest_ratio:.2f}x."
+                ),
                 dict(insight.evidence),
             )
         )

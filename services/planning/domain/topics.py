@@ -302,13 +302,16 @@ def _pillar_gap_part(
 
 
 def _performance_part(topic: TopicForScoring, performance: Performance, weight: float) -> ScorePart:
+    """Format, pillar and topic (by tag) evidence, averaged: each says how such content did."""
     found: list[tuple[str, PerformanceEvidence]] = []
     if (evidence := performance.formats.get(topic.format)) is not None:
         found.append(("format", evidence))
-    for key in (topic.pillar, *topic.tags):
-        if key and (evidence := performance.topics.get(key)) is not None:
+    if topic.pillar and (evidence := performance.pillars.get(topic.pillar)) is not None:
+        found.append(("pillar", evidence))
+    for tag in topic.tags:
+        if (evidence := performance.topics.get(tag)) is not None:
             found.append(("topic", evidence))
-            break  # the pillar, else the first tag with evidence: one topic signal only
+            break  # one topic signal, the first tag with evidence, so tags cannot stack
     if not found:
         return ScorePart("performance", NEUTRAL, weight, "no performance data yet; neutral")
     # An index of 1.0 (workspace average) scores 0.5; 2.0 or more scores 1.

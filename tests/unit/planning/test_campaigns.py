@@ -131,8 +131,8 @@ def test_summary_rolls_up_goals_budget_risks_milestones_and_insights():
     ]
     insights = [
         Insight("channel_weights", "Shift to Douyin", {"campaign_id": "c1"}),
-        Insight("best_hours", "Post at 20:00", scope="campaign:c1"),
-        Insight("best_hours", "Post at 9:00", scope="workspace"),
+        Insight("best_hours", "Post at 20:00", scope={"campaign_id": "c1"}),
+        Insight("best_hours", "Post at 9:00", scope={"channel": "weibo"}),
     ]
     now = START + timedelta(days=4)
     summary = summarise_campaign(campaign, progress, insights, now)

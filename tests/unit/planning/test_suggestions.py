@@ -44,76 +44,118 @@ def test_pillar_with_no_output_counts_as_zero_share():
     assert out[0].evidence["gap"] == 0.2
 
 
+def _groups(kind, groups, at=None):
+    return Insight(
+        kind,
+        evidence={"measure": "per_post", "groups": groups},
+        scope={"dimension": kind.split("_")[0]},
+        generated_at=at,
+    )
+
+
 def test_best_and_weak_formats_need_enough_samples():
-    insights = [
-        Insight(
-            "format_performance",
-            evidence={
-                "items": [
-                    {"format": "short_video", "index": 1.4, "samples": 12, "metric": "engagement"},
-                    {"format": "live", "index": 2.5, "samples": 2},
-                    {"format": "gif", "index": 0.6, "samples": 9},
-                    {"format": "article", "index": 1.0, "samples": 30},
-                ]
-            },
-            generated_at=NOW - timedelta(days=1),
-        )
-    ]
-    out = suggest_next_period([], {}, insights, NOW)
+    insight = _groups(
+        "format_performance",
+        [
+            # pooled per post = (12*140 + 2*500 + 9*60 + 27*100) / 50 = 118.4
+            {"value": "short_video", "posts": 12, "per_post": 140.0},
+            {"value": "live", "posts": 2, "per_post": 500.0},  # too few posts to judge
+            {"value": "gif", "posts": 9, "per_post": 60.0},
+            {"value": "article", "posts": 27, "per_post": 100.0},
+        ],
+        at=NOW - timedelta(days=1),
+    )
+    out = suggest_next_period([], {}, [insight], NOW)
     assert [(s.kind, s.evidence["format"]) for s in out] == [
         (SuggestionKind.BEST_FORMAT, "short_video"),
         (SuggestionKind.WEAK_FORMAT, "gif"),
     ]
     assert out[0].evidence == {
         "format": "short_video",
-        "index": 1.4,
-        "samples": 12,
-        "metric": "engagement",
+        "index": round(140 / 118.4, 4),
+        "posts": 12,
+        "measure": "per_post",
     }
-    assert "engagement index 1.4 over 12 posts" in out[0].recommendation
+    assert out[0].recommendation == (
+        "Format 'short_video' does 1.18x the workspace average (results per post, 12 posts); "
+        "give it more slots next period."
+    )
+    assert out[1].evidence["index"] == round(60 / 118.4, 4)
 
 
-def test_topics_to_repeat_or_drop():
+def test_topics_and_pillars_to_repeat_or_drop():
+    topics = _groups(
+        "topic_performance",
+        [
+            {"value": "behind the scenes", "posts": 4, "per_post": 150.0},
+            {"value": "press releases", "posts": 4, "per_post": 50.0},
+        ],
+    )
+    pillars = _groups(
+        "pillar_performance",
+        [
+            {"value": "culture", "posts": 5, "per_post": 100.0},
+            {"value": "industry", "posts": 5, "per_post": 100.0},
+        ],
+    )
+    out = suggest_next_period([], {}, [topics, pillars], NOW)
+    assert [(s.kind, s.title) for s in out] == [
+        (SuggestionKind.REPEAT_TOPIC, "Repeat topics like 'behind the scenes'"),
+        (SuggestionKind.DROP_TOPIC, "Drop or rework 'press releases'"),
+    ]
+    assert out[0].evidence["index"] == 1.5
+    assert out[1].evidence == {
+        "topic": "press releases",
+        "index": 0.5,
+        "posts": 4,
+        "measure": "per_post",
+    }
+
+
+def test_best_hours_latest_per_channel():
+    def hours(labels, at):
+        slots = [
+            {"weekday": 0, "hour": 20, "label": label, "median": 10, "n": 5} for label in labels
+        ]
+        return Insight(
+            "best_hours",
+            "",
+            {"timezone": "Asia/Shanghai", "slots": slots, "posts": 40},
+            scope={"channel": "weibo", "account_id": "a1"},
+            generated_at=at,
+        )
+
     insights = [
-        Insight("topic_performance", evidence={"topic": "behind the scenes", "index": 1.5}),
-        Insight("topic_performance", evidence={"topic": "press releases", "index": 0.5}),
-        Insight("topic_performance", evidence={"topic": "tips", "index": 1.0}),
+        hours(["Mon 09:00"], NOW - timedelta(days=9)),
+        hours(["Tue 20:00", "Wed 12:00"], NOW - timedelta(days=2)),
     ]
     out = suggest_next_period([], {}, insights, NOW)
-    assert [(s.kind, s.evidence["topic"]) for s in out] == [
-        (SuggestionKind.REPEAT_TOPIC, "behind the scenes"),
-        (SuggestionKind.DROP_TOPIC, "press releases"),
-    ]
+    assert [s.title for s in out] == ["Publish on weibo at Tue 20:00, Wed 12:00 (Asia/Shanghai)"]
+    assert out[0].evidence["posts"] == 40
+    assert out[0].evidence["channel"] == "weibo"
 
 
-def test_best_hours_and_channel_weights_latest_per_channel():
-    insights = [
-        Insight(
-            "best_hours",
-            evidence={"hours": [9], "channel": "weibo"},
-            generated_at=NOW - timedelta(days=9),
-        ),
-        Insight(
-            "best_hours",
-            evidence={"hours": [20, 12], "channel": "weibo", "samples": 40},
-            generated_at=NOW - timedelta(days=2),
-        ),
-        Insight("channel_weights", evidence={"weights": {"weibo": 0.7, "douyin": 1.3}}),
-    ]
-    out = suggest_next_period([], {}, insights, NOW)
-    hours = _by_kind(out, SuggestionKind.BEST_HOURS)
-    assert [s.title for s in hours] == ["Publish on weibo around 20:00, 12:00"]
-    assert hours[0].evidence["samples"] == 40
-    channels = _by_kind(out, SuggestionKind.CHANNEL_WEIGHTS)
-    assert channels[0].title == "Shift effort toward douyin"
-    assert "douyin 1.3, weibo 0.7" in channels[0].recommendation
+def test_channel_weights_name_the_strongest_channel():
+    insight = Insight(
+        "channel_weights",
+        evidence={
+            "channels": [
+                {"channel": "weibo", "posts": 10, "weight_ratio": 0.7},
+                {"channel": "douyin", "posts": 10, "weight_ratio": 1.3},
+            ]
+        },
+    )
+    (out,) = suggest_next_period([], {}, [insight], NOW)
+    assert out.kind is SuggestionKind.CHANNEL_WEIGHTS
+    assert out.title == "Shift effort toward douyin"
+    assert out.recommendation == "douyin returns 1.30x its share of posts in results, weibo 0.70x."
 
 
 def test_stale_insights_are_ignored():
-    old = Insight(
+    old = _groups(
         "format_performance",
-        evidence={"format": "short_video", "index": 2.0},
-        generated_at=NOW - timedelta(days=45),
+        [{"value": "a", "posts": 9, "per_post": 300.0}, {"value": "b", "posts": 9, "per_post": 1}],
+        at=NOW - timedelta(days=45),
     )
     assert suggest_next_period([], {}, [old], NOW) == []
 
@@ -132,15 +174,13 @@ def test_goals_at_risk_come_first_with_their_numbers():
     relayed = Insight(
         "goal_at_risk",
         "Boost conversions",
-        {"goal_id": "g2", "metric": "conversions", "ratio": 0.1},
+        {"metric": "conversions", "ratio": 0.1},
+        scope={"goal_id": "g2"},
     )
-    duplicate = Insight("goal_at_risk", "dup", {"goal_id": "g1"})
+    duplicate = Insight("goal_at_risk", "dup", {"metric": "reads"}, scope={"goal_id": "g1"})
+    balanced = {"product": 0.4, "industry": 0.3, "culture": 0.3}
     out = suggest_next_period(
-        PILLARS,
-        {"product": 0.4, "industry": 0.3, "culture": 0.3},
-        [relayed, duplicate],
-        NOW,
-        goals_at_risk([goal], NOW),
+        PILLARS, balanced, [relayed, duplicate], NOW, goals_at_risk([goal], NOW)
     )
     assert [s.kind for s in out] == [SuggestionKind.GOAL_AT_RISK] * 2
     ours, theirs = out
@@ -150,6 +190,7 @@ def test_goals_at_risk_come_first_with_their_numbers():
     assert ours.evidence["expected_value"] == pytest.approx(1500)
     assert theirs.title == "Goal 'conversions' is behind pace"
     assert theirs.recommendation == "Boost conversions"
+    assert theirs.evidence == {"goal_id": "g2", "metric": "conversions", "ratio": 0.1}
 
 
 def test_pillar_validation():

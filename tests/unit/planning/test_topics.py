@@ -190,8 +190,8 @@ def _parts(score):
 
 
 PERFORMANCE = Performance(
-    formats={"short_video": PerformanceEvidence("short_video", 1.4, 12, "engagement")},
-    topics={"product": PerformanceEvidence("product", 0.8, 5, "engagement")},
+    formats={"short_video": PerformanceEvidence("short_video", 1.4, 12)},
+    pillars={"product": PerformanceEvidence("product", 0.8, 5)},
 )
 
 
@@ -220,10 +220,10 @@ def test_score_parts_values_weights_and_reasons():
     )
     # mean of 1.4 and 0.8 = 1.1, halved
     assert parts["performance"].value == pytest.approx(0.55)
-    assert "format 'short_video': engagement index 1.4 over 12 posts" in (
-        parts["performance"].reason
+    assert parts["performance"].reason == (
+        "format 'short_video' does 1.40x the workspace average (results per post, 12 posts); "
+        "pillar 'product' does 0.80x the workspace average (results per post, 5 posts)"
     )
-    assert "topic 'product': engagement index 0.8 over 5 posts" in (parts["performance"].reason)
     # 96 h left: 1 - (96 - 24) / 144
     assert parts["urgency"].value == pytest.approx(0.5)
     assert parts["urgency"].reason == "hot topic, deadline in 96 hours"
@@ -287,30 +287,67 @@ def test_custom_weights_must_sum_to_100():
     assert score_topic(_topic(priority=5), {}, {}, Performance(), NOW, weights).total == 100.0
 
 
-def test_performance_learned_from_insights_newest_wins():
-    insights = [
-        Insight(
-            "format_performance",
-            evidence={"format": "short_video", "index": 1.4, "samples": 12},
-            generated_at=NOW - timedelta(days=1),
-        ),
-        Insight(
-            "format_performance",
-            evidence={"format": "short_video", "index": 0.9, "samples": 3},
-            generated_at=NOW - timedelta(days=5),
-        ),
-        Insight(
-            "topic_performance",
-            evidence={"items": [{"topic": "product", "index": 1.2}, {"topic": "x"}]},
-        ),
-        Insight("best_hours", evidence={"hours": [20]}),
-    ]
-    perf = performance_from_insights(insights)
-    assert perf.formats["short_video"].index == 1.4
-    assert perf.formats["short_video"].samples == 12
-    assert set(perf.topics) == {"product"}
+def _groups_insight(kind, groups, measure="per_post", at=None):
+    return Insight(
+        kind,
+        evidence={"measure": measure, "groups": groups},
+        scope={"dimension": kind.split("_")[0]},
+        generated_at=at,
+    )
+
+
+def test_performance_index_is_relative_to_the_pooled_average():
+    newer = _groups_insight(
+        "format_performance",
+        [
+            {"value": "short_video", "posts": 5, "per_post": 150.0},
+            {"value": "article", "posts": 5, "per_post": 50.0},
+            {"value": "broken", "posts": 5},  # no measure: skipped
+        ],
+        at=NOW - timedelta(days=1),
+    )
+    older = _groups_insight(
+        "format_performance",
+        [
+            {"value": "gif", "posts": 9, "per_post": 10.0},
+            {"value": "h5", "posts": 9, "per_post": 1},
+        ],
+        at=NOW - timedelta(days=5),
+    )
+    perf = performance_from_insights([newer, older])
+    # pooled = (5 * 150 + 5 * 50) / 10 = 100; the newer insight replaces the older one
+    assert set(perf.formats) == {"short_video", "article"}
+    assert perf.formats["short_video"] == PerformanceEvidence("short_video", 1.5, 5, "per_post")
+    assert perf.formats["article"].index == 0.5
     part = _parts(score_topic(_topic(), {}, {}, perf, NOW))["performance"]
-    assert part.value == pytest.approx(0.65)
+    assert part.value == pytest.approx(0.75)
+
+
+def test_performance_per_effort_hour_pools_by_effort():
+    insight = _groups_insight(
+        "pillar_performance",
+        [
+            {"value": "product", "posts": 4, "per_effort_hour": 20.0, "effort_hours": 10.0},
+            {"value": "culture", "posts": 6, "per_effort_hour": 10.0, "effort_hours": 30.0},
+        ],
+        measure="per_effort_hour",
+    )
+    perf = performance_from_insights([insight])
+    # pooled = (20 * 10 + 10 * 30) / 40 = 12.5
+    assert perf.pillars["product"].index == pytest.approx(1.6)
+    assert perf.pillars["culture"].index == pytest.approx(0.8)
+    assert "results per effort hour, 4 posts" in perf.pillars["product"].describe("pillar")
+
+
+def test_topic_performance_matches_tags():
+    insight = _groups_insight(
+        "topic_performance",
+        [{"value": "ai", "posts": 3, "per_post": 30.0}, {"value": "x", "posts": 3, "per_post": 10}],
+    )
+    perf = performance_from_insights([insight])
+    part = _parts(score_topic(_topic(tags=("misc", "ai")), {}, {}, perf, NOW))["performance"]
+    assert part.value == pytest.approx(0.75)
+    assert part.reason.startswith("topic 'ai' does 1.50x")
 
 
 def test_rank_topics_is_deterministic():
