@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from shared.events.catalog.base import Payload
 
@@ -24,10 +25,16 @@ class ReviewDecided(Payload):
     item_status: str
 
 
-class VariantSummary(Payload):
+class ApprovedVariant(Payload):
+    """The approved text of one channel variant: what the publisher will post, verbatim."""
+
     variant_id: str
     channel: str
     title: str | None = None
+    body: str = ""
+    hashtags: list[str] = []
+    media: list[dict[str, Any]] = []
+    link: str | None = None
 
 
 class ItemApproved(Payload):
@@ -41,8 +48,23 @@ class ItemApproved(Payload):
     campaign_id: str | None = None
     planned_for: datetime | None = None
     account_ids: list[str] = []
-    variants: list[VariantSummary] = []
+    variants: list[ApprovedVariant] = []
     title_alternatives: list[str] = []
+
+
+class ItemRevised(Payload):
+    """An approved item was edited: its approval no longer covers the current version."""
+
+    item_id: str
+    version: int
+    content_hash: str
+    approved_hash: str
+
+
+class ItemPublished(Payload):
+    item_id: str
+    publication_id: str
+    channel: str
 
 
 class ReviewOverdue(Payload):
@@ -60,4 +82,8 @@ EVENTS: dict[str, tuple[type[Payload], str]] = {
     "mediaops.content.item.changes_requested": (ReviewDecided, "A reviewer asked for changes."),
     "mediaops.content.item.approved": (ItemApproved, "Every required review stage approved."),
     "mediaops.content.review.overdue": (ReviewOverdue, "A review stage passed its SLA."),
+    "mediaops.content.item.revised": (
+        ItemRevised,
+        "An approved item was edited; it must be approved again before publishing.",
+    ),
 }

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from shared.events.catalog.base import Payload
 
@@ -53,6 +54,29 @@ class AccountNeedsReauth(Payload):
     reason: str
 
 
+class PublicationStatsCaptured(Payload):
+    """Raw platform counters of one post at a post-age checkpoint (metrics normalises them)."""
+
+    publication_id: str
+    item_id: str
+    account_id: str
+    channel: str
+    external_id: str
+    checkpoint: str
+    published_at: datetime
+    captured_at: datetime
+    values: dict[str, float]
+    raw: dict[str, Any] = {}
+
+
+class AccountStatsCaptured(Payload):
+    account_id: str
+    channel: str
+    captured_at: datetime
+    followers: float | None = None
+    values: dict[str, float] = {}
+
+
 class DispatchPublication(Payload):
     """Command: post this publication now (one handler: a publisher worker)."""
 
@@ -75,6 +99,14 @@ EVENTS: dict[str, tuple[type[Payload], str]] = {
     "mediaops.publisher.publication.overdue": (
         PublicationRef,
         "A post is due but was not dispatched in time.",
+    ),
+    "mediaops.publisher.publication.stats_captured": (
+        PublicationStatsCaptured,
+        "A post's platform counters at a post-age checkpoint.",
+    ),
+    "mediaops.publisher.account.stats_captured": (
+        AccountStatsCaptured,
+        "An account's daily figures (followers).",
     ),
     "mediaops.publisher.account.needs_reauth": (
         AccountNeedsReauth,

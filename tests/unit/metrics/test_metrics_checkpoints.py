@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.metrics.domain.checkpoints import (
+from shared.checkpoints import (
     DEFAULT_CHECKPOINTS,
     due_checkpoints,
     next_checkpoint_at,
