@@ -143,7 +143,8 @@ def _first_sentence(text: str) -> str:
 def _adapt_title(rules: ChannelRules, master: MasterContent, text: str, notes: list[str]) -> str:
     title = _one_line(master.title)
     if rules.title_forbidden_chars and any(c in title for c in rules.title_forbidden_chars):
-        title = "".join(c for c in title if c not in rules.title_forbidden_chars).strip()
+        title = "".join(c for c in title if c not in rules.title_forbidden_chars)
+        title = re.sub(r"\s+", " ", title).strip()
         notes.append(f"title: removed characters {rules.title_forbidden_chars!r} not allowed")
     if not title and rules.title_required:
         title = _one_line(_first_sentence(_one_line(master.summary) or text))
@@ -338,6 +339,23 @@ def _strip_weibo_topics(rules: ChannelRules, text: str, notes: list[str]) -> str
     return stripped
 
 
+def _strip_urls(rules: ChannelRules, pieces: list[str], notes: list[str]) -> list[str]:
+    """Remove URLs where links are not clickable (Xiaohongshu penalises them)."""
+    if rules.link_placement is not LinkPlacement.NONE:
+        return pieces
+    stripped: list[str] = []
+    removed = 0
+    for piece in pieces:
+        spans = find_urls(piece)
+        removed += len(spans)
+        for start, end in reversed(spans):
+            piece = piece[:start].rstrip(" ") + (" " if start else "") + piece[end:].lstrip(" ")
+        stripped.append(re.sub(r"[(（]\s*[)）]", "", piece).strip(" "))
+    if removed:
+        notes.append(f"body: removed {removed} URL(s); links are not clickable there")
+    return stripped
+
+
 def _cap_text_hashtags(
     rules: ChannelRules, pieces: list[str], listed: list[str], notes: list[str]
 ) -> list[str]:
@@ -379,6 +397,7 @@ def _plain_body(
         else:
             notes.append(f"title: {rules.display_name} has no title; used as the first line")
     tags = list(hashtags) if rules.hashtags_inline else []
+    text, summary = _strip_urls(rules, [text, summary], notes)
     lead, text, summary = _cap_text_hashtags(rules, [lead, text, summary], tags, notes)
     fits = _body_fits(rules)
     inline_link = link if rules.link_placement is LinkPlacement.INLINE else None
