@@ -240,7 +240,9 @@ class WeChatMpConnector:
             async with mapped_errors(operation, side_effect=side_effect):
                 response = await self.client.post(f"{self._base(account)}{path}", **kwargs)
             if response.status_code >= 500:
-                raise Retriable(f"{operation}: HTTP {response.status_code}", defer_s=30.0)
+                # No idempotency key here: a gateway error after a submit may hide a success.
+                error = OutcomeUnknown if side_effect else Retriable
+                raise error(f"{operation}: HTTP {response.status_code}")
             if response.status_code != 200:
                 raise Permanent(f"{operation}: HTTP {response.status_code}")
             answer = json_or_empty(response)

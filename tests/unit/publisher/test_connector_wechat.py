@@ -282,3 +282,12 @@ def test_validate_requires_title_and_cover(rig: Rig) -> None:
 def test_html_body_is_kept_and_text_is_escaped() -> None:
     assert article_html("<p>ready <b>html</b></p>") == "<p>ready <b>html</b></p>"
     assert article_html("a < b\nc") == "<p>a &lt; b<br/>c</p>"
+
+
+async def test_gateway_error_on_submit_is_unknown_but_retriable_before(rig: Rig) -> None:
+    rig.fake.harness.inject("POST", "/cgi-bin/freepublish/submit", 502, {"error": "bad gateway"})
+    with pytest.raises(OutcomeUnknown):
+        await rig.conn.publish(POST, account())
+    rig.fake.harness.inject("POST", "/cgi-bin/draft/add", 503, {"error": "unavailable"})
+    with pytest.raises(Retriable):
+        await rig.conn.publish(POST, account())
