@@ -174,7 +174,7 @@ class Database:
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_timeout=connect_timeout_s + 2,
-            pool_pre_ping=True,
+            pool_pre_ping=False,  # a dead connection invalidates the pool on first use instead
             connect_args=connect_args,
             echo=echo,
         )
