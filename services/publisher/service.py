@@ -3,9 +3,38 @@
 from __future__ import annotations
 
 from services.publisher.api import routers
+from services.publisher.dispatch import dispatch_subscription
 from services.publisher.handlers import EVENT_HANDLERS
+from services.publisher.ops import install_metrics_hook
 from services.publisher.tables import metadata
-from shared.service import ServiceSpec
+from shared.service import ServiceContext, ServiceSpec, Worker
+
+
+async def _setup(ctx: ServiceContext) -> None:
+    install_metrics_hook(ctx)
+
+
+async def _teardown(ctx: ServiceContext) -> None:
+    registry = ctx.extras.get("publisher_connectors")
+    if registry is None:
+        return
+    for channel in registry.channels():
+        close = getattr(registry.get(channel), "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _scheduler_tasks(ctx: ServiceContext) -> list:  # type: ignore[type-arg]
+    from services.publisher.scheduler import run_maintenance, run_scheduler
+
+    return [lambda: run_scheduler(ctx), lambda: run_maintenance(ctx)]
+
+
+def _poller_tasks(ctx: ServiceContext) -> list:  # type: ignore[type-arg]
+    from services.publisher.poller import run_poller
+
+    return [lambda: run_poller(ctx)]
+
 
 SERVICE = ServiceSpec(
     name="publisher",
@@ -15,4 +44,11 @@ SERVICE = ServiceSpec(
     metadata=metadata,
     routers=routers,
     event_handlers=EVENT_HANDLERS,
+    workers={
+        "scheduler": Worker("scheduler", tasks=_scheduler_tasks),
+        "worker": Worker("worker", subscriptions=dispatch_subscription),
+        "poller": Worker("poller", tasks=_poller_tasks),
+    },
+    setup=_setup,
+    teardown=_teardown,
 )

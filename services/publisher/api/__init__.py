@@ -6,4 +6,6 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    return []
+    from services.publisher.api import accounts, misc, publications
+
+    return [accounts.router, publications.router, misc.router]

@@ -137,6 +137,12 @@ class SandboxConnector:
     async def refresh(self, account: Account) -> RefreshedCredentials | None:
         return None  # sandbox tokens do not expire
 
+    async def fetch_account_stats(self, account: Account) -> dict[str, float]:
+        """Account-level figures (followers, posts); optional beyond the Connector protocol."""
+        response = await self._call("sandbox account", "GET", f"/v1/accounts/{handle_of(account)}")
+        data = json_or_empty(response)
+        return {k: float(data[k]) for k in ("followers", "posts") if k in data}
+
     async def _call(
         self, operation: str, method: str, path: str, *, side_effect: bool = False, **kw: Any
     ) -> httpx.Response:

@@ -1,0 +1,42 @@
+"""The publisher's own tunables (environment `MEDIAOPS_PUBLISHER_*`); tests pass a
+`PublisherConfig` in `ctx.extras["publisher_config"]` instead."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.service import ServiceContext
+
+
+class PublisherConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDIAOPS_PUBLISHER_", extra="ignore")
+
+    claim_batch: int = Field(500, ge=1, le=5000)
+    scheduler_poll_s: float = Field(0.5, gt=0)
+    # A publication due and not dispatched after this long is overdue (event + gauge).
+    overdue_after_s: float = Field(300.0, gt=0)
+    # `dispatching` longer than this: the worker died; reconcile before anything else.
+    dispatch_lease_s: float = Field(600.0, gt=0)
+    reconcile_delay_s: float = Field(5.0, ge=0)
+    connector_timeout_s: float = Field(10.0, gt=0)
+    backoff_base_s: float = Field(2.0, gt=0)
+    backoff_cap_s: float = Field(900.0, gt=0)
+    max_attempts: int = Field(8, ge=1)
+    # Per account: calls at once in one worker process, and a token bucket.
+    account_concurrency: int = Field(4, ge=1)
+    account_rate_per_s: float = Field(50.0, gt=0)
+    account_burst: float = Field(50.0, ge=1)
+    channel_rate_per_s: float = Field(1000.0, gt=0)
+    channel_burst: float = Field(1000.0, ge=1)
+    refresh_poll_s: float = Field(60.0, gt=0)
+    refresh_ahead_s: float = Field(900.0, ge=0)
+    poller_poll_s: float = Field(5.0, gt=0)
+    poller_batch: int = Field(200, ge=1)
+
+
+def publisher_config(ctx: ServiceContext) -> PublisherConfig:
+    cfg = ctx.extras.get("publisher_config")
+    if cfg is None:
+        cfg = ctx.extras["publisher_config"] = PublisherConfig()
+    return cfg  # type: ignore[no-any-return]
