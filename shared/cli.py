@@ -277,6 +277,31 @@ def dlq_replay(queue: str, limit: int = 1000) -> None:
 
 
 @app.command()
+def asyncapi(
+    output: Annotated[
+        str | None, typer.Option("-o", "--output", help="File (default stdout)")
+    ] = None,
+) -> None:
+    """Print the AsyncAPI 3.0 document generated from the event catalog."""
+    from shared.events.asyncapi import build_asyncapi
+
+    settings = _settings()
+    text = json.dumps(
+        build_asyncapi(
+            exchange_events=settings.exchange_events,
+            exchange_commands=settings.exchange_commands,
+        ),
+        indent=2,
+        ensure_ascii=False,
+    )
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    else:
+        typer.echo(text)
+
+
+@app.command()
 def sandbox(port: int = 8900, host: str = "127.0.0.1") -> None:
     """The simulated social network (the outside world for demos and tests)."""
     import uvicorn

@@ -42,7 +42,20 @@ def create_gateway(runtime: Runtime, *, with_sandbox: bool = True) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     async def index() -> JSONResponse:
-        return JSONResponse({"service": "mediaops", "services": links})
+        return JSONResponse(
+            {"service": "mediaops", "services": links, "asyncapi": "/asyncapi.json"}
+        )
+
+    @app.get("/asyncapi.json", include_in_schema=False)
+    async def asyncapi() -> JSONResponse:
+        from shared.events.asyncapi import build_asyncapi
+
+        return JSONResponse(
+            build_asyncapi(
+                exchange_events=runtime.settings.exchange_events,
+                exchange_commands=runtime.settings.exchange_commands,
+            )
+        )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

@@ -187,6 +187,22 @@ def create_service_app(ctx: ServiceContext, *, root_path_hint: str = "") -> Fast
                 log.warning("metrics hook failed: %r", exc)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    @app.get(
+        "/asyncapi.json",
+        tags=["ops"],
+        summary="AsyncAPI 3.0 document of the events this service publishes",
+    )
+    async def asyncapi() -> JSONResponse:
+        from shared.events.asyncapi import build_asyncapi
+
+        return JSONResponse(
+            build_asyncapi(
+                services=(spec.name,),
+                exchange_events=ctx.settings.exchange_events,
+                exchange_commands=ctx.settings.exchange_commands,
+            )
+        )
+
     for router in spec.routers():
         app.include_router(router)
 

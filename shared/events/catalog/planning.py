@@ -34,6 +34,10 @@ class TopicAssigned(Payload):
     topic_id: str
     assignee: str
     due_at: datetime | None = None
+    title: str | None = None
+    format: str | None = None
+    effort: float = 1.0
+    over_capacity: bool = False
 
 
 class CalendarEntryScheduled(Payload):
@@ -42,6 +46,11 @@ class CalendarEntryScheduled(Payload):
     starts_at: datetime
     channels: list[str] = []
     account_ids: list[str] = []
+    ends_at: datetime | None = None
+    kind: str = "publication"
+    title: str | None = None
+    campaign_id: str | None = None
+    assignee_ids: list[str] = []
 
 
 class CampaignChanged(Payload):
@@ -50,6 +59,7 @@ class CampaignChanged(Payload):
     starts_at: datetime
     ends_at: datetime
     goal_ids: list[str] = []
+    status: str | None = None
 
 
 EVENTS: dict[str, tuple[type[Payload], str]] = {
