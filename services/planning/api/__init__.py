@@ -6,4 +6,22 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    return []
+    from services.planning.api import (
+        calendar,
+        campaigns,
+        goals,
+        strategy,
+        suggestions,
+        topics,
+        workspace,
+    )
+
+    return [
+        workspace.router,
+        goals.router,
+        strategy.router,
+        topics.router,
+        calendar.router,
+        campaigns.router,
+        suggestions.router,
+    ]

@@ -29,6 +29,7 @@ class EntryKind(StrEnum):
     PUBLICATION = "publication"  # a topic going out on channels/accounts
     MILESTONE = "milestone"  # a campaign milestone
     KEY_DATE = "key_date"  # a holiday, trending event or other date worth planning around
+    BLACKOUT = "blackout"  # local days with no publishing (see Blackout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +282,7 @@ def _blackout_conflicts(
     conflicts = []
     ordered_blackouts = sorted(blackouts, key=lambda b: (b.first_day, b.id))
     for entry in sorted(entries, key=CalendarEntry.sort_key):
-        if entry.kind is EntryKind.KEY_DATE:
+        if entry.kind in (EntryKind.KEY_DATE, EntryKind.BLACKOUT):
             continue  # a key date may well fall in a blackout: that is often why it exists
         for blackout in ordered_blackouts:
             hit = next(
