@@ -14,7 +14,7 @@ from sqlalchemy import and_, func, or_, select
 
 from services.planning import repository as repo
 from services.planning import tables as t
-from services.planning.api.common import WRITE_RESPONSES, Approver, Cursor, Limit, tagged
+from services.planning.api.common import WRITE_RESPONSES, Approver, Cursor, Limit, tagged, utc
 from services.planning.api.schemas import DateOrInstant, EntryIn, EntryPatch
 from services.planning.domain import calendar as cal
 from services.planning.domain.errors import DomainError
@@ -349,8 +349,8 @@ async def _emit_scheduled(uow: Uow, e: t.CalendarEntry) -> None:
         {
             "entry_id": str(e.id),
             "topic_id": str(e.topic_id) if e.topic_id else None,
-            "starts_at": e.starts_at,
-            "ends_at": e.ends_at,
+            "starts_at": utc(e.starts_at),
+            "ends_at": utc(e.ends_at),
             "channels": e.channels,
             "account_ids": e.account_ids,
             "kind": e.kind,

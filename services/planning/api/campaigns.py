@@ -149,8 +149,8 @@ def campaign_event(c: t.Campaign) -> dict[str, Any]:
     return {
         "campaign_id": str(c.id),
         "name": c.name,
-        "starts_at": c.starts_at,
-        "ends_at": c.ends_at,
+        "starts_at": utc(c.starts_at),
+        "ends_at": utc(c.ends_at),
         "goal_ids": c.goal_ids,
         "status": c.status,
     }

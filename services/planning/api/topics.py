@@ -272,8 +272,8 @@ async def schedule_topic(uow: Uow, tp: t.Topic) -> t.CalendarEntry | None:
         {
             "entry_id": str(entry.id),
             "topic_id": str(tp.id),
-            "starts_at": entry.starts_at,
-            "ends_at": entry.ends_at,
+            "starts_at": utc(entry.starts_at),
+            "ends_at": utc(entry.ends_at),
             "channels": entry.channels,
             "account_ids": entry.account_ids,
             "kind": entry.kind,
@@ -645,7 +645,7 @@ async def assign(
         {
             "topic_id": str(tp.id),
             "assignee": member.user_id,
-            "due_at": body.due_at,
+            "due_at": utc(body.due_at),
             "title": tp.title,
             "format": tp.format,
             "effort": effort,
