@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     prefetch: int = Field(100, alias="MEDIAOPS_PREFETCH")
     relay_batch: int = Field(500, alias="MEDIAOPS_RELAY_BATCH")
     relay_poll_s: float = Field(1.0, alias="MEDIAOPS_RELAY_POLL_S")
+    # Sent outbox rows are kept this long: the window for re-publishing after broker loss.
+    outbox_retention_s: float = Field(86400.0, alias="MEDIAOPS_OUTBOX_RETENTION_S")
 
     # Auth: HS256 development key, or RS256/ES256 through a JWKS URL in production.
     jwt_secret: str = Field(DEV_JWT_SECRET, alias="MEDIAOPS_JWT_SECRET")
