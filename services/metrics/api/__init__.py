@@ -6,4 +6,22 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    return []
+    from services.metrics.api import (
+        competitors,
+        goals,
+        insights,
+        points,
+        publications,
+        reports,
+        settings,
+    )
+
+    return [
+        points.router,
+        publications.router,
+        goals.router,
+        reports.router,
+        insights.router,
+        competitors.router,
+        settings.router,
+    ]

@@ -141,7 +141,8 @@ class NormalisedStats:
     ignored: dict[str, str] = field(default_factory=dict)
 
 
-def _as_number(raw_value: object) -> float | None:
+def as_number(raw_value: object) -> float | None:
+    """A finite number from a platform field (numbers, numeric strings); None otherwise."""
     if isinstance(raw_value, bool):  # bool is an int subclass; a flag is not a count
         return None
     if isinstance(raw_value, int | float):
@@ -175,7 +176,7 @@ def normalise_detailed(platform: str, raw: Mapping[str, object]) -> NormalisedSt
         if metric is None:
             ignored[raw_field] = "unknown field"
             continue
-        number = _as_number(raw_value)
+        number = as_number(raw_value)
         if number is None:
             ignored[raw_field] = "not a number"
             continue

@@ -193,22 +193,45 @@ def _ordered_metrics(names: Iterable[str]) -> list[str]:
     return sorted(names, key=lambda n: order.index(n) if n in order else len(order))
 
 
-def _breakdown(
-    dimension: str,
-    current: Sequence[RollupRow],
-    previous: Sequence[RollupRow],
-    primary_metric: str,
-) -> list[dict[str, Any]]:
-    def group(rows: Sequence[RollupRow]) -> dict[str | None, list[RollupRow]]:
-        grouped: dict[str | None, list[RollupRow]] = {}
+@dataclass(frozen=True)
+class Aggregates:
+    """One period's figures as the report needs them: metric -> value (derived included) for
+    the whole period, per dimension value and per local day.
+
+    `aggregate_rows` computes them from rollup rows; a database can compute the same sums
+    (counters summed, gauges' last level per series summed) and skip sending every row.
+    """
+
+    totals: Mapping[str, float]
+    by: Mapping[str, Mapping[str | None, Mapping[str, float]]]
+    daily: Mapping[date, Mapping[str, float]] = field(default_factory=dict)
+
+
+def aggregate_rows(
+    rows: Sequence[RollupRow], dimensions: Sequence[str] = DIMENSIONS, daily: bool = True
+) -> Aggregates:
+    def group(key: Any) -> dict[Any, list[RollupRow]]:
+        grouped: dict[Any, list[RollupRow]] = {}
         for row in rows:
-            grouped.setdefault(getattr(row, dimension), []).append(row)
+            grouped.setdefault(key(row), []).append(row)
         return grouped
 
-    now_groups, prev_groups = group(current), group(previous)
+    by = {
+        d: {k: totals(g) for k, g in group(lambda r, d=d: getattr(r, d)).items()}
+        for d in {*dimensions, "channel"}
+    }
+    days = {k: totals(g) for k, g in group(lambda r: r.day).items()} if daily else {}
+    return Aggregates(totals(rows), by, days)
+
+
+def _breakdown(
+    now_groups: Mapping[str | None, Mapping[str, float]],
+    prev_groups: Mapping[str | None, Mapping[str, float]],
+    primary_metric: str,
+) -> list[dict[str, Any]]:
     entries = []
     for key in set(now_groups) | set(prev_groups):
-        metrics = _compare(totals(now_groups.get(key, [])), totals(prev_groups.get(key, [])))
+        metrics = _compare(now_groups.get(key, {}), prev_groups.get(key, {}))
         entries.append({"key": key, "metrics": metrics})
 
     def rank(entry: dict[str, Any]) -> tuple[float, str]:
@@ -249,17 +272,44 @@ def build_report(
     previous value is 0 or unknown); posts are ranked by `primary_metric`, bottom posts
     never repeat a top post.
     """
+    _check_dimensions(dimensions)
+    return assemble_report(
+        window,
+        aggregate_rows(current, dimensions),
+        aggregate_rows(previous, dimensions, daily=False),
+        dimensions,
+        posts,
+        goals,
+        competitors,
+        primary_metric,
+        top_n,
+    )
+
+
+def _check_dimensions(dimensions: Sequence[str]) -> None:
     unknown = [d for d in dimensions if d not in DIMENSIONS]
     if unknown:
         raise DomainError("dimensions", f"unknown dimension {unknown[0]!r}; use {DIMENSIONS}")
+
+
+def assemble_report(
+    window: ReportRange,
+    current: Aggregates,
+    previous: Aggregates,
+    dimensions: Sequence[str] = DIMENSIONS,
+    posts: Sequence[ReportPost] = (),
+    goals: Sequence[GoalStatus] = (),
+    competitors: Sequence[CompetitorFigure] = (),
+    primary_metric: str = "engagements",
+    top_n: int = 5,
+) -> dict[str, Any]:
+    """The report from pre-aggregated figures (see `Aggregates`); `build_report` for rows."""
+    _check_dimensions(dimensions)
     if primary_metric not in METRICS:
         raise DomainError("primary_metric", f"unknown metric {primary_metric!r}")
     bounds = window.bounds
 
-    by_day: dict[date, list[RollupRow]] = {}
-    for row in current:
-        by_day.setdefault(row.day, []).append(row)
-    daily = [{"day": day.isoformat(), **totals(by_day.get(day, []))} for day in window.days]
+    daily = [{"day": day.isoformat(), **current.daily.get(day, {})} for day in window.days]
 
     ranked = sorted(
         posts,
@@ -270,7 +320,8 @@ def build_report(
     bottom = [p for p in reversed(ranked) if p.publication_id not in top_ids][:top_n]
 
     own_by_channel = {
-        entry["key"]: entry["metrics"] for entry in _breakdown("channel", current, previous, "")
+        entry["key"]: entry["metrics"]
+        for entry in _breakdown(current.by["channel"], previous.by["channel"], "")
     }
     competitor_rows = []
     for figure in competitors:
@@ -298,9 +349,12 @@ def build_report(
             "previous_end": bounds.prev_end.isoformat(),
         },
         "primary_metric": primary_metric,
-        "totals": _compare(totals(current), totals(previous)),
+        "totals": _compare(current.totals, previous.totals),
         "daily": daily,
-        "breakdowns": {d: _breakdown(d, current, previous, primary_metric) for d in dimensions},
+        "breakdowns": {
+            d: _breakdown(current.by.get(d, {}), previous.by.get(d, {}), primary_metric)
+            for d in dimensions
+        },
         "top_posts": [_post_dict(p, primary_metric) for p in top],
         "bottom_posts": [_post_dict(p, primary_metric) for p in bottom],
         "goals": [

@@ -19,6 +19,9 @@ class GoalProgressed(Payload):
 
 class InsightGenerated(Payload):
     insight_id: str
+    # Stable identity of the recommendation (kind + scope): a newer event with the same key
+    # replaces the older one.
+    key: str | None = None
     kind: str
     scope: dict[str, Any] = {}
     recommendation: str

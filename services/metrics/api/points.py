@@ -1,0 +1,359 @@
+"""Ingestion by hand or by file: `POST /v1/points` batches and `POST /v1/points/csv` exports,
+and the metric dictionary they are checked against."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from services.metrics.api.schemas import IngestResult, PointIn, PointsIn
+from services.metrics.config import config_of
+from services.metrics.domain.dictionary import (
+    INGESTIBLE_METRICS,
+    METRICS,
+    PLATFORM_FIELDS,
+    as_number,
+    validate_point,
+)
+from services.metrics.handlers import normalise_fields
+from services.metrics.repository import publications_by_external_id, series_dims
+from services.metrics.warehouse import NewObservation, store_observations, workspace_timezone
+from shared.auth import Principal
+from shared.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from shared.http import CurrentPrincipal, Uow, require_roles
+from shared.http.app import PROBLEM_SCHEMA
+
+router = APIRouter(prefix="/v1", tags=["ingestion"])
+Writer = Annotated[Principal, Depends(require_roles("analyst", "manager"))]
+
+
+@router.get("/dictionary", summary="The metric dictionary and the per-platform field mappings")
+async def dictionary(principal: CurrentPrincipal) -> dict[str, Any]:
+    return {
+        "metrics": [
+            {
+                "name": d.name,
+                "unit": d.unit,
+                "kind": d.kind.value,
+                "derived": d.derived,
+                "ingestible": d.name in INGESTIBLE_METRICS,
+                "description": d.description,
+            }
+            for d in METRICS.values()
+        ],
+        "platforms": {p: dict(fields) for p, fields in PLATFORM_FIELDS.items()},
+    }
+
+
+@dataclass
+class Candidate:
+    index: int
+    publication_id: str | None
+    account_id: str | None
+    metric: str
+    value: Any
+    observed_at: datetime
+    source: str
+    raw: Mapping[str, Any] | None = None
+    line: int | None = None
+
+
+def _error(index: int, field: str, message: str, line: int | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"index": index, "field": field, "message": message}
+    if line is not None:
+        error["line"] = line
+    return error
+
+
+async def ingest(
+    uow: Any,
+    workspace_id: str,
+    candidates: Sequence[Candidate],
+    errors: list[dict[str, Any]],
+    rejected_rows: set[int],
+) -> dict[str, Any]:
+    """Check each candidate, store the good ones (one transaction), report the bad ones."""
+    cfg = config_of(uow.ctx)
+    now = uow.now()
+    skew = timedelta(seconds=cfg.max_clock_skew_s)
+    tz = await workspace_timezone(uow.session, workspace_id)
+    pubs, accs = await series_dims(
+        uow.session,
+        workspace_id,
+        (c.publication_id for c in candidates if c.publication_id),
+        (c.account_id for c in candidates if c.account_id),
+    )
+    good: list[NewObservation] = []
+    for c in candidates:
+        problem = validate_point(c.metric, c.value, c.observed_at, now, skew)
+        if problem is not None:
+            errors.append(_error(c.index, problem.field, problem.message, c.line))
+            rejected_rows.add(c.index)
+            continue
+        if (c.publication_id is None) == (c.account_id is None):
+            errors.append(
+                _error(c.index, "publication_id", "give publication_id or account_id", c.line)
+            )
+            rejected_rows.add(c.index)
+            continue
+        if c.source.startswith("connector:"):
+            errors.append(_error(c.index, "source", "connector: sources are reserved", c.line))
+            rejected_rows.add(c.index)
+            continue
+        if c.publication_id is not None:
+            dims = pubs.get(c.publication_id)
+            if dims is None:
+                errors.append(
+                    _error(
+                        c.index, "publication_id", f"unknown publication {c.publication_id}", c.line
+                    )
+                )
+                rejected_rows.add(c.index)
+                continue
+        else:
+            dims = accs.get(c.account_id or "")
+            if dims is None:
+                errors.append(
+                    _error(c.index, "account_id", f"unknown account {c.account_id}", c.line)
+                )
+                rejected_rows.add(c.index)
+                continue
+        good.append(
+            NewObservation(
+                series=dims.series,
+                metric=c.metric,
+                value=float(c.value),
+                observed_at=c.observed_at,
+                source=c.source,
+                captured_at=now,
+                raw=c.raw,
+            )
+        )
+    all_dims = {d.series: d for d in (*pubs.values(), *accs.values())}
+    stored = await store_observations(uow.session, workspace_id, tz, good, all_dims)
+    errors.sort(key=lambda e: (e["index"], e["field"]))
+    return {
+        "accepted": len(good),
+        "rejected": len(rejected_rows),
+        "stored": stored,
+        "duplicates": len(good) - stored,
+        "errors": errors,
+    }
+
+
+@router.post(
+    "/points",
+    status_code=202,
+    summary="Store a batch of points (good rows stored, bad rows answered per row)",
+    response_model=IngestResult,
+    response_model_exclude_none=True,
+    responses={403: PROBLEM_SCHEMA, 413: PROBLEM_SCHEMA},
+)
+async def post_points(body: PointsIn, uow: Uow, principal: Writer) -> JSONResponse:
+    cfg = config_of(uow.ctx)
+    if len(body.points) > cfg.max_points_per_batch:
+        raise Unprocessable(f"at most {cfg.max_points_per_batch} points per batch", field="points")
+    errors: list[dict[str, Any]] = []
+    rejected: set[int] = set()
+    candidates: list[Candidate] = []
+    validate = PointIn.model_validate
+    for index, row in enumerate(body.points):
+        try:
+            point = validate(row)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first.get("loc", ())) or "points"
+            errors.append(_error(index, field, str(first.get("msg"))))
+            rejected.add(index)
+            continue
+        candidates.append(
+            Candidate(
+                index,
+                point.publication_id,
+                point.account_id,
+                point.metric,
+                point.value,
+                point.observed_at,
+                point.source or "api",
+            )
+        )
+    result = await ingest(uow, principal.workspace_id, candidates, errors, rejected)
+    return JSONResponse(result, status_code=202)
+
+
+# --- CSV -----------------------------------------------------------------------------------
+
+TIME_COLUMNS = ("observed_at", "date", "time", "day")
+ID_COLUMNS = ("publication_id", "external_id", "account_id")
+
+
+def _line_error(line: int, message: str, column: str | None = None) -> Unprocessable:
+    where = f"line {line}" + (f", column {column!r}" if column else "")
+    return Unprocessable(f"{where}: {message}", field="body", line=line, column=column)
+
+
+def _parse_time(cell: str, zone: ZoneInfo, line: int, column: str) -> datetime:
+    text = cell.strip()
+    try:
+        if len(text) == 10:  # a day, as platform exports write it: midnight, workspace zone
+            return datetime.combine(date.fromisoformat(text), time(0), tzinfo=zone)
+        moment = datetime.fromisoformat(text.replace(" ", "T", 1))
+    except ValueError:
+        raise _line_error(line, f"{cell!r} is not an ISO 8601 date or time", column) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+
+
+def parse_csv(text: str, channel: str, tz: str, max_rows: int) -> tuple[list[Candidate], list[str]]:
+    """Rows of a platform export -> candidates; structural problems are a 422 naming the line.
+
+    Header: a time column (observed_at, date...), an id column (publication_id, external_id
+    or account_id) and metric columns named as the platform names them (see the dictionary)
+    or as our normalised metrics; other columns are ignored and listed.
+    """
+    zone = ZoneInfo(tz)
+    reader = csv.reader(io.StringIO(text), strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise _line_error(1, f"malformed header ({exc})") from None
+    if not header:
+        raise _line_error(1, "the file is empty; a header row is needed")
+    names = [h.strip().lower() for h in header]
+    time_col = next((n for n in TIME_COLUMNS if n in names), None)
+    id_cols = [n for n in ID_COLUMNS if n in names]
+    if time_col is None:
+        raise _line_error(1, f"the header needs a time column ({', '.join(TIME_COLUMNS)})")
+    if not id_cols:
+        raise _line_error(1, f"the header needs an id column ({', '.join(ID_COLUMNS)})")
+    metric_cols = [n for n in names if n not in (*TIME_COLUMNS, *ID_COLUMNS, "source")]
+    mapped = [n for n in metric_cols if normalise_fields(channel, {n: 0})]
+    if not mapped:
+        raise _line_error(1, f"no metric column known for channel {channel!r}")
+    ignored = [n for n in metric_cols if n not in mapped]
+    candidates: list[Candidate] = []
+    row_number = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise _line_error(reader.line_num, f"malformed CSV ({exc})") from None
+        line = reader.line_num
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) != len(names):
+            raise _line_error(line, f"expected {len(names)} fields, found {len(row)}")
+        row_number += 1
+        if row_number > max_rows:
+            raise _line_error(line, f"at most {max_rows} rows per file")
+        cells = dict(zip(names, row, strict=True))
+        observed_at = _parse_time(cells[time_col], zone, line, time_col)
+        raw: dict[str, Any] = {}
+        for column in mapped:
+            cell = cells[column].strip()
+            if not cell:
+                continue
+            if as_number(cell) is None:
+                raise _line_error(line, f"{cell!r} is not a number", column)
+            raw[column] = cell
+        source = cells.get("source", "").strip() or f"csv:{channel}"
+        ids = {c: cells[c].strip() or None for c in id_cols}
+        for metric, (value, fields) in normalise_fields(channel, raw).items():
+            candidates.append(
+                Candidate(
+                    index=line,
+                    publication_id=ids.get("publication_id"),
+                    account_id=ids.get("account_id"),
+                    metric=metric,
+                    value=value,
+                    observed_at=observed_at,
+                    source=source,
+                    raw={"line": line, "fields": fields, "external_id": ids.get("external_id")},
+                    line=line,
+                )
+            )
+    return candidates, ignored
+
+
+@router.post(
+    "/points/csv",
+    status_code=202,
+    summary="Import a platform's CSV export (malformed file: 422 naming the line)",
+    response_model=IngestResult,
+    response_model_exclude_none=True,
+    responses={403: PROBLEM_SCHEMA, 413: PROBLEM_SCHEMA, 415: PROBLEM_SCHEMA},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {
+                    "schema": {"type": "string"},
+                    "example": "external_id,date,int_page_read_count,like_count\n"
+                    "2247483650_1,2026-03-02,1520,48\n",
+                }
+            },
+        }
+    },
+)
+async def post_points_csv(
+    request: Request,
+    uow: Uow,
+    principal: Writer,
+    channel: Annotated[
+        str, Query(max_length=40, description="whose export: its field names are mapped")
+    ] = "sandbox",
+) -> JSONResponse:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ("text/csv", "application/csv"):
+        raise UnsupportedMediaType("send the file as text/csv", field="content-type")
+    limit = uow.ctx.settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"a CSV file is at most {limit} bytes")
+    body = await request.body()
+    if len(body) > limit:
+        raise PayloadTooLarge(f"a CSV file is at most {limit} bytes")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = body[: exc.start].count(b"\n") + 1
+        raise _line_error(line, "not UTF-8 text") from None
+    ws = principal.workspace_id
+    tz = await workspace_timezone(uow.session, ws)
+    cfg = config_of(uow.ctx)
+    candidates, ignored = parse_csv(text, channel, tz, cfg.max_points_per_batch)
+    external = [c.raw["external_id"] for c in candidates if c.raw and c.raw.get("external_id")]
+    if external:
+        found = await publications_by_external_id(uow.session, ws, external)
+        for c in candidates:
+            ext = c.raw.get("external_id") if c.raw else None
+            if ext and c.publication_id is None and c.account_id is None:
+                c.publication_id = found.get(ext, f"external:{ext}")
+    errors: list[dict[str, Any]] = []
+    rejected: set[int] = set()
+    result = await ingest(uow, ws, candidates, errors, rejected)
+    _dedupe_errors(result)
+    result["ignored_columns"] = ignored
+    return JSONResponse(result, status_code=202)
+
+
+def _dedupe_errors(result: dict[str, Any]) -> None:
+    """One CSV line gives several points: report each problem of a line once."""
+    seen: set[tuple[Any, ...]] = set()
+    unique = []
+    for e in result["errors"]:
+        key = (e["index"], e["field"], e["message"])
+        if key not in seen:
+            seen.add(key)
+            unique.append(e)
+    result["errors"] = unique

@@ -1,0 +1,316 @@
+"""Reports from the warehouse: the database aggregates, the domain assembles.
+
+One statement reads the daily rollups of the period and the one before it and returns,
+for each period, the sums per metric overall, per dimension value (GROUPING SETS) and per
+day. Counters are summed; gauges (followers) take each series' last level in the period;
+stored ratios are not totalled (derived ratios are recomputed from summed parts). Only the
+few top and bottom posts are read in full, with their diagnosis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.metrics.domain.diagnosis import Diagnosis, DiagnosisConfig, PostSnapshot, diagnose
+from services.metrics.domain.dictionary import (
+    ENGAGEMENT_PARTS,
+    EXPOSURE_FALLBACK,
+    METRICS,
+    MetricKind,
+    with_derived,
+)
+from services.metrics.domain.goals import GoalStatus
+from services.metrics.domain.reports import (
+    DIMENSIONS,
+    Aggregates,
+    CompetitorFigure,
+    ReportPost,
+    ReportRange,
+    assemble_report,
+)
+from services.metrics.repository import (
+    goal_from_row,
+    measure_goal,
+    peer_snapshots,
+    post_totals,
+    snapshots,
+)
+from services.metrics.warehouse import driver
+
+GAUGES = [n for n, d in METRICS.items() if d.kind is MetricKind.GAUGE]
+RATIOS = [n for n, d in METRICS.items() if d.kind is MetricKind.RATIO and not d.derived]
+
+# GROUPING(channel, format, pillar, campaign_id, account_id): the bit of each grouped column.
+_GROUPING = {31: None, 15: "channel", 23: "format", 27: "pillar", 29: "campaign", 30: "account"}
+
+_AGGREGATE = """
+WITH base AS MATERIALIZED (
+    SELECT (day >= $2) AS cur, day, series, metric, value, level,
+           channel, format, pillar, campaign_id, account_id
+    FROM metrics.daily_rollups
+    WHERE workspace_id = $1 AND day >= $3 AND day <= $4 AND metric <> ALL($6::text[])
+), flat AS (
+    SELECT cur, metric, value, channel, format, pillar, campaign_id, account_id
+    FROM base WHERE metric <> ALL($5::text[])
+    UNION ALL
+    SELECT DISTINCT ON (cur, series, metric) cur, metric, level,
+           channel, format, pillar, campaign_id, account_id
+    FROM base WHERE metric = ANY($5::text[])
+    ORDER BY cur, series, metric, day DESC
+)
+SELECT cur, metric, GROUPING(channel, format, pillar, campaign_id, account_id) AS g,
+       NULL::date AS day, channel, format, pillar, campaign_id, account_id, sum(value) AS total
+FROM flat
+GROUP BY cur, metric, GROUPING SETS ((), (channel), (format), (pillar), (campaign_id),
+                                     (account_id))
+UNION ALL
+SELECT true, metric, -1, day, NULL, NULL, NULL, NULL, NULL,
+       sum(CASE WHEN metric = ANY($5::text[]) THEN level ELSE value END)
+FROM base WHERE cur
+GROUP BY day, metric
+"""
+
+_DIM_COLUMN = {
+    "channel": "channel",
+    "format": "format",
+    "pillar": "pillar",
+    "campaign": "campaign_id",
+    "account": "account_id",
+}
+
+
+async def aggregates(
+    session: AsyncSession, workspace_id: str, window: ReportRange
+) -> tuple[Aggregates, Aggregates]:
+    pg = await driver(session)
+    length = (window.last_day - window.first_day).days + 1
+    if window.kind == "month":
+        prev_first = (window.first_day - timedelta(days=1)).replace(day=1)
+    else:
+        prev_first = window.first_day - timedelta(days=length)
+    rows = await pg.fetch(
+        _AGGREGATE, workspace_id, window.first_day, prev_first, window.last_day, GAUGES, RATIOS
+    )
+    sums: dict[bool, dict[str, float]] = {True: {}, False: {}}
+    by: dict[bool, dict[str, dict[Any, dict[str, float]]]] = {True: {}, False: {}}
+    daily: dict[date, dict[str, float]] = {}
+    for r in rows:
+        cur, metric, total = r["cur"], r["metric"], float(r["total"])
+        if r["g"] == -1:
+            daily.setdefault(r["day"], {})[metric] = total
+            continue
+        dimension = _GROUPING[r["g"]]
+        if dimension is None:
+            sums[cur][metric] = total
+        else:
+            key = r[_DIM_COLUMN[dimension]]
+            by[cur].setdefault(dimension, {}).setdefault(key, {})[metric] = total
+
+    def finish(cur: bool, with_daily: bool) -> Aggregates:
+        groups = {
+            d: {k: with_derived(v) for k, v in by[cur].get(d, {}).items()} for d in DIMENSIONS
+        }
+        days = {d: with_derived(v) for d, v in daily.items()} if with_daily else {}
+        return Aggregates(with_derived(sums[cur]), groups, days)
+
+    return finish(True, True), finish(False, False)
+
+
+def _primary_inputs(metric: str) -> list[str]:
+    if metric == "engagements":
+        return list(ENGAGEMENT_PARTS)
+    if metric == "engagement_rate":
+        return [*ENGAGEMENT_PARTS, *EXPOSURE_FALLBACK]
+    if metric == "ctr":
+        return ["clicks", "impressions"]
+    return [metric]
+
+
+async def diagnose_post(
+    session: AsyncSession,
+    workspace_id: str,
+    publication_id: str,
+    channel: str,
+    format: str | None,
+    published_at: datetime,
+    config: DiagnosisConfig = DiagnosisConfig(),
+) -> list[tuple[str, Diagnosis]]:
+    """(checkpoint, finding) at each of the post's diagnosed checkpoints (24 h, 72 h)."""
+    out: list[tuple[str, Diagnosis]] = []
+    for snap in await snapshots(session, workspace_id, publication_id):
+        if snap["checkpoint"] not in config.checkpoints:
+            continue
+        post = PostSnapshot(
+            publication_id,
+            channel,
+            format or "",
+            published_at,
+            snap["checkpoint"],
+            {k: float(v) for k, v in snap["values"].items()},
+        )
+        peers = await peer_snapshots(
+            session,
+            workspace_id,
+            channel,
+            format,
+            snap["checkpoint"],
+            published_at - config.window,
+            published_at,
+        )
+        for finding in diagnose(post, peers, config):
+            out.append((snap["checkpoint"], finding))
+    return out
+
+
+async def report_posts(
+    session: AsyncSession, workspace_id: str, window: ReportRange, primary: str, top_n: int
+) -> list[ReportPost]:
+    """Top and bottom posts published in the period (read in full, with their diagnosis)."""
+    pg = await driver(session)
+    bounds = window.bounds
+    inputs = await post_totals(
+        session, workspace_id, bounds.start, bounds.end, _primary_inputs(primary)
+    )
+    ranked = sorted(inputs, key=lambda p: (-(with_derived(inputs[p]).get(primary) or 0.0), p))
+    chosen = ranked[:top_n] + [p for p in ranked[top_n:][-top_n:]]
+    if not chosen:
+        return []
+    rows = await pg.fetch(
+        "SELECT publication_id, title, channel, format, published_at FROM metrics.publications "
+        "WHERE workspace_id = $1 AND publication_id = ANY($2::text[])",
+        workspace_id,
+        chosen,
+    )
+    values = await _values_of(session, workspace_id, chosen)
+    posts = []
+    for r in rows:
+        pid = r["publication_id"]
+        findings = await diagnose_post(
+            session, workspace_id, pid, r["channel"], r["format"], r["published_at"]
+        )
+        posts.append(
+            ReportPost(
+                pid,
+                r["title"] or "",
+                r["channel"],
+                r["format"],
+                r["published_at"],
+                values.get(pid, {}),
+                latest_findings(findings),
+            )
+        )
+    return posts
+
+
+def latest_findings(findings: Sequence[tuple[str, Diagnosis]]) -> list[Diagnosis]:
+    """The findings of the latest diagnosed checkpoint (72 h over 24 h)."""
+    if not findings:
+        return []
+    order = list(DiagnosisConfig().checkpoints)
+    latest = max((cp for cp, _ in findings), key=lambda c: order.index(c) if c in order else -1)
+    return [d for cp, d in findings if cp == latest]
+
+
+async def _values_of(
+    session: AsyncSession, workspace_id: str, publication_ids: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    pg = await driver(session)
+    rows = await pg.fetch(
+        """
+        SELECT publication_id, metric,
+               CASE WHEN metric = ANY($3::text[])
+                    THEN (array_agg(level ORDER BY day DESC))[1]
+                    ELSE sum(value) END AS total
+        FROM metrics.daily_rollups
+        WHERE workspace_id = $1 AND publication_id = ANY($2::text[])
+        GROUP BY publication_id, metric
+        """,
+        workspace_id,
+        list(publication_ids),
+        [*GAUGES, *RATIOS],
+    )
+    out: dict[str, dict[str, float]] = {}
+    for r in rows:
+        out.setdefault(r["publication_id"], {})[r["metric"]] = float(r["total"])
+    return out
+
+
+async def report_goals(
+    session: AsyncSession, workspace_id: str, window: ReportRange, tz: str, now: datetime
+) -> list[GoalStatus]:
+    pg = await driver(session)
+    rows = await pg.fetch(
+        "SELECT * FROM metrics.goals WHERE workspace_id = $1 AND status <> 'archived' "
+        "AND period_start < $3 AND period_end > $2 ORDER BY period_end, goal_id LIMIT 50",
+        workspace_id,
+        window.bounds.start,
+        window.bounds.end,
+    )
+    return [
+        await measure_goal(session, workspace_id, goal_from_row(r), tz, min(now, r["period_end"]))
+        for r in rows
+    ]
+
+
+async def report_competitors(
+    session: AsyncSession, workspace_id: str, window: ReportRange
+) -> list[CompetitorFigure]:
+    """Each competitor's last known level by the end of the period and of the one before."""
+    pg = await driver(session)
+    rows = await pg.fetch(
+        """
+        SELECT c.name, c.channel, m.metric,
+               (SELECT value FROM metrics.competitor_points p
+                 WHERE p.workspace_id = c.workspace_id AND p.competitor_id = c.id
+                   AND p.metric = m.metric AND p.observed_at < $2
+                 ORDER BY observed_at DESC LIMIT 1) AS current,
+               (SELECT value FROM metrics.competitor_points p
+                 WHERE p.workspace_id = c.workspace_id AND p.competitor_id = c.id
+                   AND p.metric = m.metric AND p.observed_at < $3
+                 ORDER BY observed_at DESC LIMIT 1) AS previous
+        FROM metrics.competitors c
+        JOIN LATERAL (SELECT DISTINCT metric FROM metrics.competitor_points p
+                      WHERE p.workspace_id = c.workspace_id AND p.competitor_id = c.id) m
+          ON true
+        WHERE c.workspace_id = $1
+        ORDER BY c.name, m.metric
+        """,
+        workspace_id,
+        window.bounds.end,
+        window.bounds.start,
+    )
+    return [
+        CompetitorFigure(r["name"], r["channel"], r["metric"], r["current"], r["previous"])
+        for r in rows
+        if r["current"] is not None
+    ]
+
+
+async def build(
+    session: AsyncSession,
+    workspace_id: str,
+    window: ReportRange,
+    tz: str,
+    now: datetime,
+    primary: str = "engagements",
+    top_n: int = 5,
+) -> dict[str, Any]:
+    current, previous = await aggregates(session, workspace_id, window)
+    posts = await report_posts(session, workspace_id, window, primary, top_n)
+    goals = await report_goals(session, workspace_id, window, tz, now)
+    competitors = await report_competitors(session, workspace_id, window)
+    return assemble_report(
+        window,
+        current,
+        previous,
+        DIMENSIONS,
+        posts,
+        goals,
+        competitors,
+        primary,
+        top_n,
+    )

@@ -1,0 +1,308 @@
+"""The metrics warehouse: storing observations and keeping the daily rollups in step.
+
+Hot path, so it speaks asyncpg directly on the session's own connection (same transaction):
+
+1. `ensure_observation_partition` for every month the batch touches (before any insert);
+2. a transaction-scoped advisory lock per series, taken in a fixed order, so that two
+   batches for the same post cannot interleave their rollup arithmetic;
+3. one statement inserts the observations (`ON CONFLICT DO NOTHING`: the same observation
+   twice is stored once) and upserts each touched (series, metric, local day) with its closing
+   level (the value at the latest observed_at of that day);
+4. one statement recomputes `value` of the touched days and the days after them: the closing
+   level minus the previous day's closing level for counters, the closing level for gauges
+   and ratios.
+
+`REBUILD_ROLLUPS` computes the same table from the observations in one statement (used after
+a time-zone change and by the report benchmark).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.metrics.domain.dictionary import METRICS, MetricKind
+from services.metrics.tables import DEFAULT_TIMEZONE
+
+# Metrics whose daily value is the closing level, not an increase.
+LEVEL_METRICS: tuple[str, ...] = tuple(
+    name for name, d in METRICS.items() if d.kind is not MetricKind.COUNTER
+)
+
+
+def publication_series(publication_id: str) -> str:
+    return f"p:{publication_id}"
+
+
+def account_series(account_id: str) -> str:
+    return f"a:{account_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesDims:
+    """What a series is about: the dimension columns its rollup rows carry."""
+
+    series: str
+    publication_id: str | None
+    account_id: str | None
+    channel: str | None
+    format: str | None = None
+    pillar: str | None = None
+    campaign_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewObservation:
+    series: str
+    metric: str
+    value: float
+    observed_at: datetime
+    source: str
+    captured_at: datetime
+    checkpoint: str | None = None
+    raw: Mapping[str, Any] | None = None
+
+
+async def driver(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session (inside its transaction)."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
+async def workspace_timezone(session: AsyncSession, workspace_id: str) -> str:
+    """The workspace's zone; the row is created with the default on first use."""
+    pg = await driver(session)
+    tz = await pg.fetchval(
+        "SELECT timezone FROM metrics.workspaces WHERE workspace_id = $1", workspace_id
+    )
+    if tz is None:
+        await pg.execute(
+            "INSERT INTO metrics.workspaces (workspace_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            workspace_id,
+        )
+        tz = await pg.fetchval(
+            "SELECT timezone FROM metrics.workspaces WHERE workspace_id = $1", workspace_id
+        )
+    return str(tz or DEFAULT_TIMEZONE)
+
+
+async def ensure_partitions(session: AsyncSession, moments: Iterable[datetime]) -> None:
+    months = sorted(
+        {datetime(m.astimezone(UTC).year, m.astimezone(UTC).month, 1, tzinfo=UTC) for m in moments}
+    )
+    if not months:
+        return
+    pg = await driver(session)
+    await pg.execute(
+        "SELECT metrics.ensure_observation_partition(m) FROM unnest($1::timestamptz[]) m", months
+    )
+
+
+_LOCK_SERIES = """
+SELECT count(*) FROM (
+    SELECT pg_advisory_xact_lock(k) FROM (
+        SELECT DISTINCT hashtextextended($1 || '/' || s, 0) AS k
+        FROM unnest($2::text[]) AS s ORDER BY 1
+    ) keys
+) locked
+"""
+
+_INSERT_AND_ROLL = """
+WITH input AS (
+    SELECT * FROM unnest($2::text[], $3::text[], $4::float8[], $5::timestamptz[], $6::text[],
+                         $7::text[], $8::timestamptz[], $9::jsonb[])
+        AS t(series, metric, value, observed_at, source, checkpoint, captured_at, raw)
+), dims AS (
+    SELECT * FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
+                         $15::text[], $16::text[])
+        AS d(series, publication_id, account_id, channel, format, pillar, campaign_id)
+), ins AS (
+    INSERT INTO metrics.observations AS o (workspace_id, series, publication_id, account_id,
+        metric, value, observed_at, source, checkpoint, captured_at, raw)
+    SELECT $1, i.series, d.publication_id, d.account_id, i.metric, i.value, i.observed_at,
+           i.source, i.checkpoint, i.captured_at, i.raw
+    FROM input i JOIN dims d USING (series)
+    ON CONFLICT DO NOTHING
+    RETURNING o.series, o.metric, o.value, o.observed_at
+), agg AS (
+    SELECT DISTINCT ON (series, metric, day) series, metric,
+           (observed_at AT TIME ZONE $17)::date AS day, value, observed_at
+    FROM ins
+    ORDER BY series, metric, day, observed_at DESC
+), up AS (
+    INSERT INTO metrics.daily_rollups AS r (workspace_id, series, metric, day, publication_id,
+        account_id, channel, format, pillar, campaign_id, level, level_at, value)
+    SELECT $1, a.series, a.metric, a.day, d.publication_id, d.account_id, d.channel, d.format,
+           d.pillar, d.campaign_id, a.value, a.observed_at, 0
+    FROM agg a JOIN dims d USING (series)
+    ON CONFLICT (workspace_id, series, metric, day) DO UPDATE SET
+        level = CASE WHEN excluded.level_at >= r.level_at THEN excluded.level ELSE r.level END,
+        level_at = greatest(r.level_at, excluded.level_at)
+    RETURNING r.series, r.metric, r.day
+)
+SELECT (SELECT count(*) FROM ins) AS inserted,
+       coalesce(array_agg(series), '{}') AS series,
+       coalesce(array_agg(metric), '{}') AS metrics,
+       coalesce(array_agg(day), '{}') AS days
+FROM up
+"""
+
+_RECOMPUTE = """
+WITH aff AS (
+    SELECT series, metric, min(day) AS from_day
+    FROM unnest($2::text[], $3::text[], $4::date[]) AS t(series, metric, day)
+    GROUP BY 1, 2
+), calc AS (
+    SELECT r.series, r.metric, r.day, a.from_day,
+           CASE WHEN r.metric = ANY($5::text[]) THEN r.level
+                ELSE r.level - coalesce(lag(r.level) OVER (
+                    PARTITION BY r.series, r.metric ORDER BY r.day), 0)
+           END AS v
+    FROM metrics.daily_rollups r
+    JOIN aff a ON a.series = r.series AND a.metric = r.metric
+    WHERE r.workspace_id = $1
+)
+UPDATE metrics.daily_rollups d SET value = c.v
+FROM calc c
+WHERE d.workspace_id = $1 AND d.series = c.series AND d.metric = c.metric AND d.day = c.day
+  AND c.day >= c.from_day AND d.value IS DISTINCT FROM c.v
+"""
+
+
+async def store_observations(
+    session: AsyncSession,
+    workspace_id: str,
+    timezone: str,
+    points: Sequence[NewObservation],
+    dims: Mapping[str, SeriesDims],
+) -> int:
+    """Insert the points (duplicates dropped) and update the rollups; returns rows stored.
+
+    Every point's series must be in `dims` (the caller resolved and validated them).
+    """
+    if not points:
+        return 0
+    await ensure_partitions(session, (p.observed_at for p in points))
+    pg = await driver(session)
+    used = sorted({p.series for p in points})
+    await pg.fetchval(_LOCK_SERIES, workspace_id, used)
+    used_dims = [dims[s] for s in used]
+    row = await pg.fetchrow(
+        _INSERT_AND_ROLL,
+        workspace_id,
+        [p.series for p in points],
+        [p.metric for p in points],
+        [float(p.value) for p in points],
+        [p.observed_at for p in points],
+        [p.source for p in points],
+        [p.checkpoint for p in points],
+        [p.captured_at for p in points],
+        [None if p.raw is None else json.dumps(p.raw, default=str) for p in points],
+        [d.series for d in used_dims],
+        [d.publication_id for d in used_dims],
+        [d.account_id for d in used_dims],
+        [d.channel for d in used_dims],
+        [d.format for d in used_dims],
+        [d.pillar for d in used_dims],
+        [d.campaign_id for d in used_dims],
+        timezone,
+    )
+    inserted = int(row["inserted"])
+    if row["series"]:
+        await pg.execute(
+            _RECOMPUTE,
+            workspace_id,
+            list(row["series"]),
+            list(row["metrics"]),
+            list(row["days"]),
+            list(LEVEL_METRICS),
+        )
+    return inserted
+
+
+# One statement equivalent to the incremental maintenance above, for a whole workspace.
+REBUILD_ROLLUPS = """
+INSERT INTO metrics.daily_rollups (workspace_id, series, metric, day, publication_id,
+    account_id, channel, format, pillar, campaign_id, level, level_at, value)
+SELECT s.workspace_id, s.series, s.metric, s.day, s.publication_id, s.account_id,
+       coalesce(p.channel, a.channel), p.format, p.pillar, p.campaign_id, s.level, s.level_at,
+       CASE WHEN s.metric = ANY($3::text[]) THEN s.level
+            ELSE s.level - coalesce(lag(s.level) OVER (
+                PARTITION BY s.series, s.metric ORDER BY s.day), 0)
+       END
+FROM (
+    SELECT DISTINCT ON (o.series, o.metric, (o.observed_at AT TIME ZONE $2)::date)
+           o.workspace_id, o.series, o.metric, (o.observed_at AT TIME ZONE $2)::date AS day,
+           o.publication_id, o.account_id, o.value AS level, o.observed_at AS level_at
+    FROM metrics.observations o
+    WHERE o.workspace_id = $1
+    ORDER BY o.series, o.metric, (o.observed_at AT TIME ZONE $2)::date, o.observed_at DESC,
+             o.source DESC
+) s
+LEFT JOIN metrics.publications p
+       ON p.workspace_id = s.workspace_id AND p.publication_id = s.publication_id
+LEFT JOIN metrics.accounts a
+       ON a.workspace_id = s.workspace_id AND a.account_id = s.account_id
+"""
+
+
+async def rebuild_rollups(session: AsyncSession, workspace_id: str, timezone: str) -> int:
+    pg = await driver(session)
+    await pg.execute("DELETE FROM metrics.daily_rollups WHERE workspace_id = $1", workspace_id)
+    status = await pg.execute(REBUILD_ROLLUPS, workspace_id, timezone, list(LEVEL_METRICS))
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def upsert_snapshot(
+    session: AsyncSession,
+    workspace_id: str,
+    publication_id: str,
+    checkpoint: str,
+    captured_at: datetime,
+    values: Mapping[str, float],
+) -> None:
+    """A post's values at a checkpoint (merged when the checkpoint is reported again)."""
+    pg = await driver(session)
+    await pg.execute(
+        """
+        INSERT INTO metrics.checkpoint_snapshots AS s
+            (workspace_id, publication_id, checkpoint, captured_at, values)
+        VALUES ($1, $2, $3, $4, $5::jsonb)
+        ON CONFLICT (workspace_id, publication_id, checkpoint) DO UPDATE
+        SET values = s.values || excluded.values,
+            captured_at = greatest(s.captured_at, excluded.captured_at)
+        """,
+        workspace_id,
+        publication_id,
+        checkpoint,
+        captured_at,
+        json.dumps(dict(values)),
+    )
+
+
+async def purge_raw(session: AsyncSession, older_than: datetime, limit: int = 5000) -> int:
+    """Drop raw payloads captured before `older_than` (bounded, oldest months first)."""
+    pg = await driver(session)
+    status = await pg.execute(
+        """
+        UPDATE metrics.observations o SET raw = NULL
+        FROM (
+            SELECT workspace_id, series, metric, observed_at, source
+            FROM metrics.observations
+            WHERE observed_at < $1 AND captured_at < $1 AND raw IS NOT NULL
+            LIMIT $2
+        ) old
+        WHERE o.workspace_id = old.workspace_id AND o.series = old.series
+          AND o.metric = old.metric AND o.observed_at = old.observed_at
+          AND o.source = old.source
+        """,
+        older_than,
+        limit,
+    )
+    return int(status.rsplit(" ", 1)[-1])
