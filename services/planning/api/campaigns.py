@@ -33,14 +33,14 @@ def _in(field: str, fn: Any, *args: Any, **kw: Any) -> Any:
     try:
         return fn(*args, **kw)
     except DomainError as exc:
-        path = exc.field if exc.field.startswith(field.split(".")[0]) else f"{field}.{exc.field}"
+        path = f"{field}.{exc.field}" if field else exc.field
         raise Unprocessable(f"{path}: {exc.message}", field=path) from None
 
 
 def _budget(budget: Any) -> tuple[Decimal | None, str | None]:
     if budget is None:
         return None, None
-    b = _in("budget", dc.validate_budget, budget.amount, budget.currency)
+    b = _in("", dc.validate_budget, budget.amount, budget.currency)
     return b.amount, b.currency
 
 
@@ -93,7 +93,9 @@ def to_domain(c: t.Campaign) -> dc.Campaign:
         status=dc.CampaignStatus(c.status),
         theme=c.theme,
         mechanics=c.mechanics,
-        budget=dc.Budget(c.budget_amount, currency) if c.budget_amount is not None else None,
+        budget=(
+            dc.validate_budget(c.budget_amount, currency) if c.budget_amount is not None else None
+        ),
         resources=[
             dc.CampaignResource(
                 dc.ResourceKind(r["kind"]),
@@ -173,7 +175,7 @@ async def _goal_ids(uow: Uow, workspace_id: str, ids: list[str]) -> list[str]:
     responses=WRITE_RESPONSES,
 )
 async def create_campaign(body: CampaignIn, uow: Uow, principal: Manager, request: Request) -> Any:
-    _in("starts_at", dc.validate_campaign_period, body.starts_at, body.ends_at)
+    _in("", dc.validate_campaign_period, body.starts_at, body.ends_at)
     amount, currency = _budget(body.budget)
     resources = _resources(body.resources, currency)
     milestones = _milestones(body.milestones)
@@ -261,7 +263,7 @@ async def patch_campaign(
             raise Unprocessable("must not be null", field=key)
     starts = body.starts_at or c.starts_at
     ends = body.ends_at or c.ends_at
-    _in("starts_at", dc.validate_campaign_period, starts, ends)
+    _in("", dc.validate_campaign_period, starts, ends)
     c.starts_at, c.ends_at = starts, ends
     if "budget" in sent:
         c.budget_amount, c.budget_currency = _budget(body.budget)
