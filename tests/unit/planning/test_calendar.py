@@ -194,6 +194,14 @@ def test_blackout_limited_to_some_accounts_and_not_for_key_dates():
     assert [x.entry_ids for x in conflicts] == [["x"]]
 
 
+def test_a_blackout_entry_is_not_in_conflict_with_itself_or_another_blackout():
+    blackout = Blackout("b1", date(2025, 6, 4), date(2025, 6, 4))
+    shown = CalendarEntry("b1", EntryKind.BLACKOUT, "Quiet day", day=date(2025, 6, 4))
+    post = _post("p", _utc(2025, 6, 4, 2))
+    conflicts = detect_conflicts([shown, post], [], [blackout], SHANGHAI)
+    assert [(x.kind, x.entry_ids) for x in conflicts] == [(ConflictKind.BLACKOUT, ["p"])]
+
+
 # --- iCalendar feed
 
 
