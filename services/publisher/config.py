@@ -23,6 +23,8 @@ class PublisherConfig(BaseSettings):
     backoff_base_s: float = Field(2.0, gt=0)
     backoff_cap_s: float = Field(900.0, gt=0)
     max_attempts: int = Field(8, ge=1)
+    # A platform's Retry-After is honoured up to this (a bound on how long one post waits).
+    max_defer_s: float = Field(3600.0, ge=0)
     # Per account: calls at once in one worker process, and a token bucket.
     account_concurrency: int = Field(4, ge=1)
     account_rate_per_s: float = Field(50.0, gt=0)

@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from services.publisher.bootstrap import connectors, credential_box
 from services.publisher.config import publisher_config
-from services.publisher.connectors.base import Permanent, Post, Published
+from services.publisher.connectors.base import Permanent, Post, Published, Retriable
 from services.publisher.connectors.registry import UnknownChannel
 from services.publisher.domain.publications import (
     PublicationStatus,
@@ -294,6 +294,8 @@ class Dispatcher:
         assert error is not None
         if row.status != "dispatching":
             return "superseded"
+        if isinstance(error, Retriable):
+            error.defer_s = min(error.defer_s, self.cfg.max_defer_s)
         decision = decide(error, row.attempts, self.policy, self.rng)
         if decision.action is Action.RETRY:
             apply_state(

@@ -77,8 +77,9 @@ def free_port() -> int:
 class SandboxServer:
     """The sandbox app under uvicorn in this process, on a free port."""
 
-    def __init__(self, **behaviour: Any) -> None:
-        self.app = create_sandbox_app(behaviour=behaviour or None)
+    def __init__(self, clock: Callable[[], float] | None = None, **behaviour: Any) -> None:
+        kw: dict[str, Any] = {"clock": clock} if clock else {}
+        self.app = create_sandbox_app(behaviour=behaviour or None, **kw)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(
