@@ -73,14 +73,13 @@ def _round(value: Any) -> Any:
 
 
 def fingerprint(insight: Insight) -> str:
-    """What must change for an insight to be announced again. Time-driven numbers of a goal
-    at risk (expected by now, needed per day) move every pass and are left out."""
+    """What must change for an insight to be announced again.
+
+    A goal at risk is announced when it becomes at risk and when its confidence changes; its
+    numbers move every pass (goal.progressed carries them) and only refresh the stored row.
+    """
     if insight.kind == "goal_at_risk":
-        stable: Any = [
-            insight.evidence.get("current"),
-            insight.evidence.get("target"),
-            insight.confidence.value,
-        ]
+        stable: Any = [insight.evidence.get("target"), insight.confidence.value]
     else:
         stable = [insight.recommendation, insight.confidence.value, _round(insight.evidence)]
     canonical = json.dumps(stable, sort_keys=True, default=str)
@@ -347,10 +346,23 @@ class Analyst:
             for insight in found:
                 print_ = fingerprint(insight)
                 old = existing.get(insight.key)
+                data = insight.as_dict()
                 if old is not None and old["fingerprint"] == print_:
+                    await pg.execute(
+                        """
+                        UPDATE metrics.insights SET recommendation = $3,
+                            evidence = $4::jsonb, updated_at = $5
+                        WHERE workspace_id = $1 AND key = $2
+                          AND (recommendation, evidence) IS DISTINCT FROM ($3, $4::jsonb)
+                        """,
+                        workspace_id,
+                        insight.key,
+                        insight.recommendation,
+                        json.dumps(data["evidence"], default=str),
+                        now,
+                    )
                     continue
                 insight_id = old["id"] if old is not None else uuid.uuid4()
-                data = insight.as_dict()
                 await pg.execute(
                     """
                     INSERT INTO metrics.insights AS i (id, workspace_id, key, kind, scope,

@@ -57,10 +57,12 @@ WITH base AS MATERIALIZED (
     SELECT cur, metric, value, channel, format, pillar, campaign_id, account_id
     FROM base WHERE metric <> ALL($5::text[])
     UNION ALL
-    SELECT DISTINCT ON (cur, series, metric) cur, metric, level,
-           channel, format, pillar, campaign_id, account_id
-    FROM base WHERE metric = ANY($5::text[])
-    ORDER BY cur, series, metric, day DESC
+    SELECT cur, metric, level, channel, format, pillar, campaign_id, account_id FROM (
+        SELECT DISTINCT ON (cur, series, metric) cur, series, metric, level,
+               channel, format, pillar, campaign_id, account_id
+        FROM base WHERE metric = ANY($5::text[])
+        ORDER BY cur, series, metric, day DESC
+    ) last_levels
 )
 SELECT cur, metric, GROUPING(channel, format, pillar, campaign_id, account_id) AS g,
        NULL::date AS day, channel, format, pillar, campaign_id, account_id, sum(value) AS total
