@@ -24,7 +24,7 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from services.publisher.bootstrap import connectors, credential_box
 from services.publisher.config import publisher_config
@@ -88,6 +88,7 @@ class Work:
     post: Post
     account: Any
     rate_per_s: float | None
+    snapshot: Any = None
 
 
 class Dispatcher:
@@ -115,35 +116,45 @@ class Dispatcher:
             claim = int(event.data.get("attempt") or 0)
         except (ValidationError, KeyError, ValueError) as exc:
             raise PoisonMessage(f"not a dispatch command: {exc!r}"[:300]) from exc
-        work = await self._begin(event, publication_id, claim)
+        # Only a redelivery can find an attempt this claim already started.
+        maybe_started = delivery.redelivered or delivery.attempt > 1
+        work = await self._begin(event, publication_id, claim, maybe_started)
         if work is None:
             return
         outcome, error, latency_ms = await self._call(work)
         await self._finish(event, work, outcome, error, latency_ms)
 
     # -- tx1 ---------------------------------------------------------------------------------
-    async def _begin(self, event: CloudEvent, publication_id: uuid.UUID, claim: int) -> Work | None:
+    async def _begin(
+        self, event: CloudEvent, publication_id: uuid.UUID, claim: int, maybe_started: bool = True
+    ) -> Work | None:
         ctx = self.ctx
         now = ctx.clock()
         async with ctx.db.session() as s, s.begin():
-            row = await s.scalar(
-                select(Publication)
-                .where(
-                    Publication.id == publication_id, Publication.workspace_id == event.workspaceid
+            found = (
+                await s.execute(
+                    select(Publication, Account, ApprovedSnapshot)
+                    .join(Account, Account.id == Publication.account_id)
+                    .join(ApprovedSnapshot, ApprovedSnapshot.id == Publication.snapshot_id)
+                    .where(
+                        Publication.id == publication_id,
+                        Publication.workspace_id == event.workspaceid,
+                    )
+                    .with_for_update(of=Publication)
                 )
-                .with_for_update()
-            )
+            ).first()
+            row, account, snap = found if found is not None else (None, None, None)
             if row is None or claim != row.attempts:
                 return None  # unknown or stale command (a newer claim exists)
             if row.status == PublicationStatus.DISPATCHING.value:
-                open_attempt = await s.scalar(
+                open_attempt = maybe_started and await s.scalar(
                     select(Attempt.id).where(
                         Attempt.publication_id == row.id,
                         Attempt.number == row.attempts,
                         Attempt.status == "started",
                     )
                 )
-                if open_attempt is not None:
+                if open_attempt:
                     kind = "reconcile"  # redelivered after a worker died mid-call
                 elif row.cancel_requested:
                     # Nothing left yet: honour the cancel before any call.
@@ -162,31 +173,32 @@ class Dispatcher:
                 kind = "reconcile"
             else:
                 return None  # terminal, or back to scheduled: nothing to do
-            account = await s.get(Account, row.account_id)
-            snap = await s.get(ApprovedSnapshot, row.snapshot_id)
             assert account is not None and snap is not None
-            attempt = Attempt(
-                id=uuid.uuid4(),
-                publication_id=row.id,
-                number=row.attempts,
-                kind=kind,
-                started_at=now,
-                worker_id=self.worker_id,
-                request_id=event.requestid or event.id,
-                status="started",
+            attempt_id = uuid.uuid4()
+            await s.execute(
+                insert(Attempt).values(
+                    id=attempt_id,
+                    publication_id=row.id,
+                    number=row.attempts,
+                    kind=kind,
+                    started_at=now,
+                    worker_id=self.worker_id,
+                    request_id=event.requestid or event.id,
+                    status="started",
+                )
             )
-            s.add(attempt)
             credentials = credential_box(ctx).decrypt(account.credentials_enc)
             rate = (account.settings or {}).get("rate_per_minute")
             return Work(
                 publication_id=row.id,
-                attempt_id=attempt.id,
+                attempt_id=attempt_id,
                 kind=kind,
                 channel=row.channel,
                 account_key=str(account.id),
                 post=build_post(row, snap),
                 account=connector_account(account, credentials),
                 rate_per_s=float(rate) / 60.0 if rate else None,
+                snapshot=snap,
             )
 
     # -- the call, outside any transaction -----------------------------------------------------
@@ -242,16 +254,22 @@ class Dispatcher:
             row = await s.scalar(
                 select(Publication).where(Publication.id == work.publication_id).with_for_update()
             )
-            attempt = await s.get(Attempt, work.attempt_id)
-            assert row is not None and attempt is not None
-            attempt.finished_at = now
-            attempt.latency_ms = round(latency_ms, 3)
-            attempt.error = None if error is None else f"{type(error).__name__}: {error}"[:2000]
-            emit = _Emitter(ctx, s, row)
+            assert row is not None
+            emit = _Emitter(ctx, s, row, work.snapshot)
             if work.kind == "publish":
-                attempt.status = await self._after_publish(s, row, result, error, now, emit)
+                status = await self._after_publish(s, row, result, error, now, emit)
             else:
-                attempt.status = await self._after_reconcile(row, result, error, now, emit)
+                status = await self._after_reconcile(row, result, error, now, emit)
+            await s.execute(
+                update(Attempt)
+                .where(Attempt.id == work.attempt_id)
+                .values(
+                    finished_at=now,
+                    latency_ms=round(latency_ms, 3),
+                    error=None if error is None else f"{type(error).__name__}: {error}"[:2000],
+                    status=status,
+                )
+            )
 
     async def _after_publish(
         self,
@@ -388,7 +406,7 @@ class Dispatcher:
             )
 
     async def _published(self, s: Any, row: Publication, emit: _Emitter) -> None:
-        snap = await emit.session.get(ApprovedSnapshot, row.snapshot_id)
+        snap = emit.snapshot or await emit.session.get(ApprovedSnapshot, row.snapshot_id)
         assert snap is not None and row.published_at is not None
         first = DEFAULT_CHECKPOINTS[0]
         row.next_stats_at = checkpoint_due_at(row.published_at, first, self.ctx.settings.time_scale)
@@ -396,8 +414,10 @@ class Dispatcher:
 
 
 class _Emitter:
-    def __init__(self, ctx: ServiceContext, session: Any, row: Publication) -> None:
-        self.ctx, self.session, self.row = ctx, session, row
+    def __init__(
+        self, ctx: ServiceContext, session: Any, row: Publication, snapshot: Any = None
+    ) -> None:
+        self.ctx, self.session, self.row, self.snapshot = ctx, session, row, snapshot
 
     async def __call__(self, type_: str, data: Any, subject: str | None = None) -> None:
         await self.ctx.outbox.emit(

@@ -258,8 +258,15 @@ async def test_worker_death_mid_call_is_reconciled_not_reposted(pg_url, amqp_url
                 for e in await outbox_events(ctx, "mediaops.publisher.publication.dispatch")
                 if e["data"]["publication_id"] == pub["id"]
             )
+            # the broker redelivers an unacked message of a dead consumer with `redelivered`
             delivery = Delivery(
-                "publisher.dispatch", cmd["type"], json.dumps(cmd).encode(), cmd["id"], {}, 1
+                "publisher.dispatch",
+                cmd["type"],
+                json.dumps(cmd).encode(),
+                cmd["id"],
+                {},
+                1,
+                redelivered=True,
             )
             dying = Dispatcher(ctx)
             work = await dying._begin(

@@ -1,0 +1,348 @@
+"""Publisher throughput: posts/s from due to published, with real processes.
+
+Processes: the sandbox platform (`python -m deploy.sandbox`), N dispatch workers
+(`mediaops worker publisher --concurrency C`), one scheduler (`mediaops worker
+publisher.scheduler`) and one outbox relay (`mediaops relay --service publisher`), on a
+dedicated database `mediaops_bench_pub` and a unique AMQP prefix. `--posts` publications,
+spread over many accounts so per-account limits do not bind, are made due before the
+scheduler starts; the figure is posts / (last published - first dispatch command), read
+from the database (outbox and attempt rows), so process start-up is not counted.
+
+Figures:
+1. 2 workers, sandbox at zero latency, beside the raw broker ceiling measured in the same
+   run (aio-pika publish with confirms, window 500, + consume with acks, prefetch 300):
+   aim >= 0.1x.
+2. 1 -> 4 workers with the sandbox at 50 ms: aim >= 3.5x (latency-bound, so it should scale
+   with the number of calls in flight until the CPU is the limit).
+
+    .venv/bin/python bench/publisher_throughput.py [--posts 2000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import AMQP_URL, fresh_database, prefix, print_table, save_results
+from bench.relay import raw_ceiling
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+DB_NAME = "mediaops_bench_pub"
+ACCOUNTS = 100
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Stack:
+    """The processes of one measurement; everything it started is stopped by `close`."""
+
+    def __init__(self, db_url: str, sandbox_url: str, amqp_prefix: str) -> None:
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": db_url,
+            "AMQP_URL": AMQP_URL,
+            "MEDIAOPS_AMQP_PREFIX": amqp_prefix,
+            "MEDIAOPS_QUEUE_TYPE": "classic",
+            "MEDIAOPS_SANDBOX_URL": sandbox_url,
+            "MEDIAOPS_LOG_LEVEL": "WARNING",
+            "MEDIAOPS_RELAY_POLL_S": "0.05",
+            "MEDIAOPS_DB_POOL_SIZE": "20",
+            "MEDIAOPS_PUBLISHER_SCHEDULER_POLL_S": "0.05",
+            "MEDIAOPS_PUBLISHER_CLAIM_BATCH": "500",
+            "MEDIAOPS_PUBLISHER_ACCOUNT_CONCURRENCY": "100",
+            "MEDIAOPS_PUBLISHER_ACCOUNT_RATE_PER_S": "100000",
+            "MEDIAOPS_PUBLISHER_ACCOUNT_BURST": "100000",
+            "MEDIAOPS_PUBLISHER_CHANNEL_RATE_PER_S": "100000",
+            "MEDIAOPS_PUBLISHER_CHANNEL_BURST": "100000",
+            "MEDIAOPS_PUBLISHER_POLLER_POLL_S": "3600",
+        }
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [str(VENV_BIN / "mediaops"), *args],
+            env=self.env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def close(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self.procs.clear()
+
+
+async def seed(db_url: str, n: int) -> None:
+    """Accounts, one approved snapshot and n publications due now (one statement each)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute(
+            "TRUNCATE publisher.attempts, publisher.publications, "
+            "publisher.approved_snapshots, publisher.accounts, publisher.outbox CASCADE"
+        )
+        await conn.execute(
+            """INSERT INTO publisher.accounts (id, workspace_id, channel, name, settings,
+                   credential_keys, status, version)
+               SELECT gen_random_uuid(), 'bench', 'sandbox', 'acc' || g,
+                      jsonb_build_object('handle', 'bench-' || g), '[]', 'active', 1
+               FROM generate_series(1, $1) g""",
+            ACCOUNTS,
+        )
+        snap = await conn.fetchval(
+            """INSERT INTO publisher.approved_snapshots (id, workspace_id, item_id, version,
+                   content_hash, title, format, account_ids, variants, approved_at)
+               VALUES (gen_random_uuid(), 'bench', 'item', 1, 'h', 'Bench', 'post', '[]',
+                   '[{"variant_id": "v1", "channel": "sandbox", "body": "bench post"}]', now())
+               RETURNING id"""
+        )
+        await conn.execute(
+            """INSERT INTO publisher.publications (id, workspace_id, item_id, variant_key,
+                   account_id, channel, snapshot_id, content_hash, occurrence, mode, timezone,
+                   scheduled_at, due_at, status, attempts, cancel_requested, waiting_reauth,
+                   stats_done)
+               SELECT gen_random_uuid(), 'bench', 'item-' || g, '', a.id, 'sandbox', $2, 'h', 0,
+                      'asap', 'UTC', now(), now(), 'scheduled', 0, false, false, '[]'
+               FROM generate_series(0, $1 - 1) g
+               JOIN (SELECT id, row_number() OVER () - 1 AS k FROM publisher.accounts) a
+                 ON a.k = g % $3""",
+            n,
+            snap,
+            ACCOUNTS,
+        )
+    finally:
+        await conn.close()
+
+
+async def window(db_url: str) -> tuple[int, float]:
+    import asyncpg
+
+    conn = await asyncpg.connect(db_url)
+    try:
+        row = await conn.fetchrow(
+            """SELECT (SELECT count(*) FROM publisher.publications WHERE status = 'published') AS n,
+                      (SELECT min(created_at) FROM publisher.outbox
+                        WHERE routing_key = 'mediaops.publisher.publication.dispatch') AS t0,
+                      (SELECT max(finished_at) FROM publisher.attempts
+                        WHERE status = 'published') AS t1"""
+        )
+        span = (row["t1"] - row["t0"]).total_seconds() if row["t0"] and row["t1"] else float("nan")
+        return int(row["n"]), span
+    finally:
+        await conn.close()
+
+
+async def published_count(db_url: str) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(db_url)
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM publisher.publications WHERE status = 'published'"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def wait_consumers(settings_env: dict[str, str], count: int, timeout: float = 60) -> None:
+    import aio_pika
+
+    queue = f"{settings_env['MEDIAOPS_AMQP_PREFIX']}publisher.dispatch"
+    conn = await aio_pika.connect_robust(AMQP_URL)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ch = await conn.channel()
+            try:
+                q = await ch.declare_queue(queue, passive=True)
+                if (q.declaration_result.consumer_count or 0) >= count:
+                    return
+            except Exception:
+                pass
+            finally:
+                if not ch.is_closed:
+                    await ch.close()
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"{count} consumers did not appear on {queue}")
+    finally:
+        await conn.close()
+
+
+async def run_once(
+    db_url: str, sandbox_url: str, *, workers: int, concurrency: int, posts: int, latency_ms: float
+) -> dict[str, Any]:
+    async with httpx.AsyncClient() as h:
+        await h.post(f"{sandbox_url}/v1/reset")
+        await h.put(
+            f"{sandbox_url}/v1/behaviour",
+            json={"latency_ms": latency_ms, "error_rate": 0, "timeout_rate": 0},
+        )
+    await seed(db_url, posts)
+    stack = Stack(db_url, sandbox_url, prefix())
+    try:
+        for _ in range(workers):
+            stack.start("worker", "publisher", "--concurrency", str(concurrency))
+        await wait_consumers(stack.env, workers)
+        stack.start("relay", "--service", "publisher")
+        stack.start("worker", "publisher.scheduler")
+        deadline = time.monotonic() + max(120, posts / 20)
+        while await published_count(db_url) < posts:
+            if time.monotonic() > deadline:
+                raise RuntimeError("not every publication was published in time")
+            for p in stack.procs:
+                if p.poll() is not None:
+                    raise RuntimeError(f"a process exited: {p.args} {p.stderr.read()[-2000:]!r}")
+            await asyncio.sleep(0.1)
+        n, span = await window(db_url)
+    finally:
+        stack.close()
+    async with httpx.AsyncClient() as h:
+        summary = (await h.get(f"{sandbox_url}/v1/summary")).json()
+    return {
+        "workers": workers,
+        "concurrency": concurrency,
+        "latency_ms": latency_ms,
+        "published": n,
+        "seconds": span,
+        "posts_per_s": n / span,
+        "sandbox_posts": summary["posts"],
+        "duplicates": len(summary["duplicate_keys"]),
+    }
+
+
+def start_sandbox(port: int) -> subprocess.Popen[bytes]:
+    """The sandbox platform as its own process (`python -m deploy.sandbox`)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "deploy.sandbox", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from shared.migrations import upgrade
+
+    db_url = await fresh_database(DB_NAME)
+    await asyncio.to_thread(upgrade, "publisher", db_url)
+    port = free_port()
+    sandbox = start_sandbox(port)
+    sandbox_url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient() as h:
+            for _ in range(100):
+                try:
+                    if (await h.get(f"{sandbox_url}/healthz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.1)
+        ceiling = await raw_ceiling(max(args.posts * 5, 10000))
+        two = await run_once(
+            db_url,
+            sandbox_url,
+            workers=2,
+            concurrency=args.concurrency,
+            posts=args.posts,
+            latency_ms=0,
+        )
+        one_slow = await run_once(
+            db_url,
+            sandbox_url,
+            workers=1,
+            concurrency=args.slow_concurrency,
+            posts=args.slow_posts,
+            latency_ms=50,
+        )
+        four_slow = await run_once(
+            db_url,
+            sandbox_url,
+            workers=4,
+            concurrency=args.slow_concurrency,
+            posts=args.slow_posts,
+            latency_ms=50,
+        )
+    finally:
+        sandbox.terminate()
+        sandbox.wait(10)
+    runs = [two, one_slow, four_slow]
+    for r in runs:
+        if r["duplicates"] or r["sandbox_posts"] != r["published"]:
+            raise RuntimeError(f"exactly-once broken: {r}")
+    rows = [
+        {
+            "figure": f"due->published, 2 workers x {args.concurrency}, sandbox 0 ms",
+            "ours": two["posts_per_s"],
+            "ceiling": ceiling,
+            "ratio": two["posts_per_s"] / ceiling,
+            "aim": ">= 0.1",
+            "unit": "posts/s",
+        },
+        {
+            "figure": f"1 -> 4 workers x {args.slow_concurrency}, sandbox 50 ms",
+            "ours": four_slow["posts_per_s"],
+            "ceiling": one_slow["posts_per_s"],
+            "ratio": four_slow["posts_per_s"] / one_slow["posts_per_s"],
+            "aim": ">= 3.5",
+            "unit": "posts/s (4 vs 1)",
+        },
+    ]
+    if args.json:
+        print(
+            json.dumps(
+                {"rows": rows, "runs": runs, "broker_ceiling": ceiling}, indent=2, default=str
+            )
+        )
+    else:
+        print_table(rows)
+        for r in runs:
+            print(
+                f"  {r['workers']} worker(s) x {r['concurrency']}, {r['latency_ms']:.0f} ms: "
+                f"{r['published']} posts in {r['seconds']:.2f}s = {r['posts_per_s']:.0f}/s, "
+                f"sandbox posts {r['sandbox_posts']}, duplicates {r['duplicates']}"
+            )
+    save_results("publisher_throughput", rows, {"runs": runs})
+    return rows
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--posts", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--slow-posts", type=int, default=800)
+    parser.add_argument("--slow-concurrency", type=int, default=4)
+    parser.add_argument("--json", action="store_true")
+    asyncio.run(main(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    cli()
