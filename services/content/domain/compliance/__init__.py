@@ -1,7 +1,13 @@
 """Compliance checks for Chinese marketing text: Advertising Law terms, workspace and
 brand terms, evasion-resistant normalisation, one Aho-Corasick automaton per workspace."""
 
-from .matcher import ComplianceMatcher, check_item, count_by_severity, has_blocking
+from .matcher import (
+    ComplianceMatcher,
+    check_item,
+    count_by_severity,
+    has_blocking,
+    trie_insertion_order,
+)
 from .model import (
     AllowPhrase,
     Category,
@@ -31,4 +37,5 @@ __all__ = [
     "has_blocking",
     "normalise",
     "normalise_term",
+    "trie_insertion_order",
 ]

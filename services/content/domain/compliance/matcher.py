@@ -14,8 +14,9 @@ own `iter_long` is not used: it misses hits after a failed long partial match.)
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from itertools import repeat
+from itertools import compress, repeat
 from operator import itemgetter
 
 import ahocorasick
@@ -29,6 +30,9 @@ _PLAIN, _ALLOW, _CHECK = 0, 1, 2
 # Payload tuple layout: (term, category, severity, source, suggestion, flag)
 _TERM, _CAT, _SEV, _SRC, _SUGG, _FLAG = range(6)
 _Payload = tuple[str, str, Severity, Source, str | None, int]
+# The automaton stores only `length - 1` per key: small ints are cached by CPython, so the
+# hit stream allocates nothing for them (packing a payload index into the value made every
+# hit allocate an int and cost ~40 % of the scan). The payload is found by key afterwards.
 
 
 def _is_ascii_alnum(ch: str) -> bool:
@@ -41,10 +45,13 @@ class ComplianceMatcher:
     __slots__ = ("_automaton", "_max_len", "_payloads", "term_count")
 
     def __init__(
-        self, automaton: ahocorasick.Automaton, payloads: dict[str, _Payload], max_len: int
+        self,
+        automaton: ahocorasick.Automaton,
+        payloads: dict[str, _Payload],
+        max_len: int,
     ) -> None:
         self._automaton = automaton
-        self._payloads = payloads
+        self._payloads = payloads  # normalised key -> payload
         self._max_len = max_len
         self.term_count = sum(1 for p in payloads.values() if p[_FLAG] != _ALLOW)
 
@@ -86,7 +93,7 @@ class ComplianceMatcher:
             )
 
         automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-        for key in payloads:
+        for key in trie_insertion_order(payloads):
             automaton.add_word(key, len(key) - 1)
         automaton.make_automaton()
         _escalate_contained_severity(automaton, payloads)
@@ -102,115 +109,131 @@ class ComplianceMatcher:
         if not text:
             return []
         norm = normalise(text)
-        starts, ends = self._resolve(norm.text)
+        ntext = norm.text
+        starts, ends = self._resolve(ntext)
         if not starts:
             return []
-        ntext = norm.text
-        keys = list(map(ntext.__getitem__, map(slice, starts, ends)))
+        # Everything below runs as C-level map/zip loops; only flagged hits (allow-list,
+        # word boundaries, brand spelling) are looked at one by one.
+        keys = map(ntext.__getitem__, map(slice, starts, ends))
         payloads = list(map(self._payloads.__getitem__, keys))
-        if norm.is_identity and not any(map(itemgetter(_FLAG), payloads)):
-            # Fast path, all in C: plain terms and offsets equal to the original's.
-            return list(
-                map(
-                    tuple.__new__,
-                    repeat(Finding),
-                    zip(
-                        map(itemgetter(_TERM), payloads),
-                        keys if ntext is text else map(text.__getitem__, map(slice, starts, ends)),
-                        map(itemgetter(_CAT), payloads),
-                        map(itemgetter(_SEV), payloads),
-                        map(itemgetter(_SRC), payloads),
-                        starts,
-                        ends,
-                        map(itemgetter(_SUGG), payloads),
-                        repeat(None),
-                    ),
-                )
+        o_starts, o_ends = norm.spans_to_original(starts, ends)
+        matched = list(map(text.__getitem__, map(slice, o_starts, o_ends)))
+        findings = list(
+            map(
+                tuple.__new__,
+                repeat(Finding),
+                zip(
+                    map(itemgetter(_TERM), payloads),
+                    matched,
+                    map(itemgetter(_CAT), payloads),
+                    map(itemgetter(_SEV), payloads),
+                    map(itemgetter(_SRC), payloads),
+                    o_starts,
+                    o_ends,
+                    map(itemgetter(_SUGG), payloads),
+                    repeat(None),
+                ),
             )
-        return self._findings_slow(norm, starts, ends, payloads)
+        )
+        flags = list(map(itemgetter(_FLAG), payloads))
+        if any(flags):
+            findings = self._apply_flags(norm, starts, ends, flags, findings)
+        return findings
 
     def _resolve(self, ntext: str) -> tuple[list[int], list[int]]:
         """Leftmost-longest selection over the hit stream (hits arrive by end index).
-        Returns parallel lists of start and end (exclusive) in normalised coordinates."""
+        Returns parallel lists of start and end (exclusive), in normalised coordinates."""
         starts: list[int] = []
-        lasts: list[int] = []  # inclusive end index of each accepted hit
+        lasts: list[int] = []  # inclusive end of each kept hit
         push_s, push_l = starts.append, lasts.append
         top_s = top_l = -1
         for last, len_minus_1 in self._automaton.iter(ntext):
             s = last - len_minus_1
-            if s > top_l:  # no overlap with anything accepted
-                push_s(s), push_l(last)
-                top_s, top_l = s, last
+            if s > top_l:  # no overlap with anything kept
+                push_s(s)
+                push_l(last)
+                top_s = s
+                top_l = last
             elif s <= top_s:  # starts no later than the top and ends later: may displace
                 j = len(starts) - 1
                 while j > 0 and starts[j - 1] >= s:
                     j -= 1
                 if j > 0 and lasts[j - 1] >= s:
-                    continue  # an accepted hit starting earlier overlaps it: it loses
+                    continue  # a kept hit starting earlier overlaps it: it loses
                 del starts[j:], lasts[j:]
-                push_s(s), push_l(last)
-                top_s, top_l = s, last
+                push_s(s)
+                push_l(last)
+                top_s = s
+                top_l = last
             # else: the top starts earlier and overlaps it: it loses
         return starts, list(map((1).__add__, lasts))
 
-    def _findings_slow(
+    def _apply_flags(
         self,
         norm: Normalised,
         starts: list[int],
         ends: list[int],
-        payloads: list[_Payload],
+        flags: list[int],
+        findings: list[Finding],
     ) -> list[Finding]:
-        ntext, text = norm.text, norm.original
-        hits = list(zip(starts, ends, payloads, strict=True))
-        hits = self._recover_straddlers(ntext, hits)
-        out: list[Finding] = []
-        for s, e, p in hits:
-            flag = p[_FLAG]
-            if flag == _ALLOW:
+        ntext = norm.text
+        keep = bytearray(b"\x01") * len(findings)
+        extra: list[Finding] = []
+        for i in compress(range(len(flags)), flags):
+            s, e = starts[i], ends[i]
+            if flags[i] == _ALLOW:
+                keep[i] = 0
+                straddler = self._straddler(ntext, s, e)
+                if straddler is not None:
+                    extra.append(self._finding(norm, *straddler))
                 continue
-            if flag == _CHECK:
-                key = ntext[s:e]
-                if _is_ascii_alnum(key[0]) and s > 0 and _is_ascii_alnum(ntext[s - 1]):
-                    continue  # 'top1' inside 'stop1': not a word of its own
-                if _is_ascii_alnum(key[-1]) and e < len(ntext) and _is_ascii_alnum(ntext[e]):
-                    continue
-            o_start, o_end = norm.to_original(s, e)
-            matched = text[o_start:o_end]
-            if p[_SRC] is Source.BRAND and matched == p[_SUGG]:
-                continue  # the brand spelled correctly
-            out.append(
-                Finding(p[_TERM], matched, p[_CAT], p[_SEV], p[_SRC], o_start, o_end, p[_SUGG])
-            )
-        return out
+            key = ntext[s:e]
+            f = findings[i]
+            if (
+                (_is_ascii_alnum(key[0]) and s > 0 and _is_ascii_alnum(ntext[s - 1]))
+                or (_is_ascii_alnum(key[-1]) and e < len(ntext) and _is_ascii_alnum(ntext[e]))
+                or (f.source is Source.BRAND and f.matched_text == f.suggestion)
+            ):
+                keep[i] = 0  # part of a longer Latin word, or the brand spelled right
+        kept = list(compress(findings, keep))
+        if not extra:
+            return kept
+        # A straddler displaces the hits it overlaps that start after it (they start later).
+        extra_spans = [(f.start, f.end) for f in extra]
+        kept = [f for f in kept if not any(es < f.start < ee for es, ee in extra_spans)]
+        return sorted([*kept, *extra], key=itemgetter(5))
 
-    def _recover_straddlers(
-        self, ntext: str, hits: list[tuple[int, int, _Payload]]
-    ) -> list[tuple[int, int, _Payload]]:
-        """An allowed phrase only covers what lies inside it: re-scan just past each allowed
-        hit for a term that starts inside it and ends after it."""
-        if not any(p[_FLAG] == _ALLOW for _, _, p in hits):
-            return hits
-        result: list[tuple[int, int, _Payload]] = []
-        pending_until = -1  # hits starting before this index were displaced by a straddler
-        for s, e, p in hits:
-            if s < pending_until:
+    def _finding(self, norm: Normalised, s: int, e: int) -> Finding:
+        p = self._payloads[norm.text[s:e]]
+        o_start, o_end = norm.to_original(s, e)
+        matched = norm.original[o_start:o_end]
+        return Finding(p[_TERM], matched, p[_CAT], p[_SEV], p[_SRC], o_start, o_end, p[_SUGG])
+
+    def _straddler(self, ntext: str, s: int, e: int) -> tuple[int, int] | None:
+        """An allowed phrase [s, e) covers only what lies inside it: find the leftmost-longest
+        term that starts inside it and ends after it ("最终极": 最终 allowed, 终极 is not)."""
+        best: tuple[int, int] | None = None
+        window_end = min(len(ntext), e - 1 + self._max_len)
+        for last, len_minus_1 in self._automaton.iter(ntext, s + 1, window_end):
+            cs, ce = last - len_minus_1, last + 1
+            if not (s < cs < e < ce) or self._payloads[ntext[cs:ce]][_FLAG] == _ALLOW:
                 continue
-            result.append((s, e, p))
-            if p[_FLAG] != _ALLOW:
-                continue
-            best: tuple[int, int] | None = None
-            window_end = min(len(ntext), e + self._max_len)
-            for last, len_minus_1 in self._automaton.iter(ntext, s + 1, window_end):
-                cs, ce = last - len_minus_1, last + 1
-                if not (s < cs < e < ce) or self._payloads[ntext[cs:ce]][_FLAG] == _ALLOW:
-                    continue
-                if best is None or (cs, -ce) < (best[0], -best[1]):
-                    best = (cs, ce)
-            if best is not None:
-                cs, ce = best
-                result.append((cs, ce, self._payloads[ntext[cs:ce]]))
-                pending_until = ce
-        return result
+            if best is None or (cs, -ce) < (best[0], -best[1]):
+                best = (cs, ce)
+        return best
+
+
+def trie_insertion_order(keys: Iterable[str]) -> list[str]:
+    """Keys ordered so that, at every trie node, children are added most frequent first.
+
+    pyahocorasick looks children up in insertion order, so this puts the common characters
+    first; measured 1.2-1.7x faster scans than hash-set or code-point order on Chinese text
+    (character frequency among the terms stands in for frequency in text)."""
+    keys = list(keys)
+    freq = Counter(c for key in keys for c in key)
+    rank = {c: i for i, (c, _) in enumerate(sorted(freq.items(), key=lambda kv: (-kv[1], kv[0])))}
+    return sorted(keys, key=lambda key: tuple(map(rank.__getitem__, key)))
 
 
 def _escalate_contained_severity(
