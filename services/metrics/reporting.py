@@ -44,45 +44,37 @@ from services.metrics.warehouse import driver
 GAUGES = [n for n, d in METRICS.items() if d.kind is MetricKind.GAUGE]
 RATIOS = [n for n, d in METRICS.items() if d.kind is MetricKind.RATIO and not d.derived]
 
-# GROUPING(channel, format, pillar, campaign_id, account_id): the bit of each grouped column.
-_GROUPING = {31: None, 15: "channel", 23: "format", 27: "pillar", 29: "campaign", 30: "account"}
+_DIMS = """CROSS JOIN LATERAL (VALUES ('all', ''), ('channel', coalesce(channel, '')),
+        ('format', coalesce(format, '')), ('pillar', coalesce(pillar, '')),
+        ('campaign', coalesce(campaign_id, '')), ('account', coalesce(account_id, '')))
+        AS x(dimension, key)"""
 
-_AGGREGATE = """
-WITH base AS MATERIALIZED (
-    SELECT (day >= $2) AS cur, day, series, metric, value, level,
+# Counters from daily_totals (a few thousand rows per period whatever the volume); gauges
+# (followers) from the rollups: each series' last level in the period, summed.
+_AGGREGATE = f"""
+WITH g AS (
+    SELECT (day >= $2) AS cur, series, metric, day, level,
            channel, format, pillar, campaign_id, account_id
     FROM metrics.daily_rollups
-    WHERE workspace_id = $1 AND day >= $3 AND day <= $4 AND metric <> ALL($6::text[])
-), flat AS (
-    SELECT cur, metric, value, channel, format, pillar, campaign_id, account_id
-    FROM base WHERE metric <> ALL($5::text[])
-    UNION ALL
-    SELECT cur, metric, level, channel, format, pillar, campaign_id, account_id FROM (
-        SELECT DISTINCT ON (cur, series, metric) cur, series, metric, level,
-               channel, format, pillar, campaign_id, account_id
-        FROM base WHERE metric = ANY($5::text[])
-        ORDER BY cur, series, metric, day DESC
-    ) last_levels
+    WHERE workspace_id = $1 AND metric = ANY($5::text[]) AND day >= $3 AND day <= $4
+), last AS (
+    SELECT DISTINCT ON (cur, series, metric) * FROM g ORDER BY cur, series, metric, day DESC
 )
-SELECT cur, metric, GROUPING(channel, format, pillar, campaign_id, account_id) AS g,
-       NULL::date AS day, channel, format, pillar, campaign_id, account_id, sum(value) AS total
-FROM flat
-GROUP BY cur, metric, GROUPING SETS ((), (channel), (format), (pillar), (campaign_id),
-                                     (account_id))
+SELECT (day >= $2) AS cur, dimension, key, metric, sum(value) AS total, NULL::date AS day
+FROM metrics.daily_totals
+WHERE workspace_id = $1 AND day >= $3 AND day <= $4
+GROUP BY 1, 2, 3, 4
 UNION ALL
-SELECT true, metric, -1, day, NULL, NULL, NULL, NULL, NULL,
-       sum(CASE WHEN metric = ANY($5::text[]) THEN level ELSE value END)
-FROM base WHERE cur
-GROUP BY day, metric
+SELECT true, 'day', '', metric, value, day
+FROM metrics.daily_totals
+WHERE workspace_id = $1 AND dimension = 'all' AND day >= $2 AND day <= $4
+UNION ALL
+SELECT cur, x.dimension, x.key, metric, sum(level), NULL::date
+FROM last {_DIMS}
+GROUP BY 1, 2, 3, 4
+UNION ALL
+SELECT true, 'day', '', metric, sum(level), day FROM g WHERE cur GROUP BY metric, day
 """
-
-_DIM_COLUMN = {
-    "channel": "channel",
-    "format": "format",
-    "pillar": "pillar",
-    "campaign": "campaign_id",
-    "account": "account_id",
-}
 
 
 async def aggregates(
@@ -95,21 +87,19 @@ async def aggregates(
     else:
         prev_first = window.first_day - timedelta(days=length)
     rows = await pg.fetch(
-        _AGGREGATE, workspace_id, window.first_day, prev_first, window.last_day, GAUGES, RATIOS
+        _AGGREGATE, workspace_id, window.first_day, prev_first, window.last_day, GAUGES
     )
     sums: dict[bool, dict[str, float]] = {True: {}, False: {}}
     by: dict[bool, dict[str, dict[Any, dict[str, float]]]] = {True: {}, False: {}}
     daily: dict[date, dict[str, float]] = {}
     for r in rows:
-        cur, metric, total = r["cur"], r["metric"], float(r["total"])
-        if r["g"] == -1:
+        cur, dimension, metric, total = r["cur"], r["dimension"], r["metric"], float(r["total"])
+        if dimension == "day":
             daily.setdefault(r["day"], {})[metric] = total
-            continue
-        dimension = _GROUPING[r["g"]]
-        if dimension is None:
+        elif dimension == "all":
             sums[cur][metric] = total
         else:
-            key = r[_DIM_COLUMN[dimension]]
+            key = r["key"] or None
             by[cur].setdefault(dimension, {}).setdefault(key, {})[metric] = total
 
     def finish(cur: bool, with_daily: bool) -> Aggregates:

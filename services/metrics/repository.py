@@ -28,10 +28,12 @@ from services.metrics.domain.goals import (
     progress,
 )
 from services.metrics.warehouse import (
+    LEVEL_METRICS,
     SeriesDims,
     account_series,
     driver,
     publication_series,
+    totals_upsert,
 )
 
 # --- publications, accounts, items -------------------------------------------------------
@@ -150,20 +152,11 @@ async def register_publication(
 async def _refresh_rollup_dims(
     session: AsyncSession, workspace_id: str, pubs: Sequence[PublicationInfo]
 ) -> None:
+    """Give a post's rollup rows its current dimensions, moving its totals along."""
     if not pubs:
         return
     pg = await driver(session)
-    await pg.execute(
-        """
-        UPDATE metrics.daily_rollups r
-        SET channel = d.channel, format = d.format, pillar = d.pillar,
-            campaign_id = d.campaign_id, account_id = d.account_id
-        FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-             AS d(series, channel, format, pillar, campaign_id, account_id)
-        WHERE r.workspace_id = $1 AND r.series = d.series
-          AND (r.channel, r.format, r.pillar, r.campaign_id, r.account_id)
-              IS DISTINCT FROM (d.channel, d.format, d.pillar, d.campaign_id, d.account_id)
-        """,
+    args = [
         workspace_id,
         [p.dims.series for p in pubs],
         [p.channel for p in pubs],
@@ -171,6 +164,45 @@ async def _refresh_rollup_dims(
         [p.pillar for p in pubs],
         [p.campaign_id for p in pubs],
         [p.account_id for p in pubs],
+    ]
+    target = """
+        FROM metrics.daily_rollups r,
+             unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+             AS d(series, channel, format, pillar, campaign_id, account_id)
+        WHERE r.workspace_id = $1 AND r.series = d.series
+          AND (r.channel, r.format, r.pillar, r.campaign_id, r.account_id)
+              IS DISTINCT FROM (d.channel, d.format, d.pillar, d.campaign_id, d.account_id)
+    """
+    changed = await pg.fetch(
+        f"SELECT DISTINCT r.series {target}", *args
+    )
+    if not changed:
+        return
+    series = [r["series"] for r in changed]
+    moved = (
+        "SELECT day, metric, channel, format, pillar, campaign_id, account_id, {sign} value "
+        "AS delta FROM metrics.daily_rollups WHERE workspace_id = $1 "
+        "AND series = ANY($2::text[])"
+    )
+    await pg.execute(
+        totals_upsert(moved.format(sign="-"), levels="$3"),
+        workspace_id,
+        series,
+        list(LEVEL_METRICS),
+    )
+    await pg.execute(
+        f"""
+        UPDATE metrics.daily_rollups u
+        SET channel = d.channel, format = d.format, pillar = d.pillar,
+            campaign_id = d.campaign_id, account_id = d.account_id
+        {target}
+          AND u.workspace_id = r.workspace_id AND u.series = r.series
+          AND u.metric = r.metric AND u.day = r.day
+        """,
+        *args,
+    )
+    await pg.execute(
+        totals_upsert(moved.format(sign=""), levels="$3"), workspace_id, series, list(LEVEL_METRICS)
     )
 
 

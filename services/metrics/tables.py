@@ -121,6 +121,14 @@ publications = sa.Table(
     sa.Index("ix_publications_workspace_id_published_at", "workspace_id", "published_at"),
     sa.Index("ix_publications_workspace_id_external_id", "workspace_id", "external_id"),
     sa.Index("ix_publications_workspace_id_item_id", "workspace_id", "item_id"),
+    # Diagnosis baselines: same channel and format, the 30 days before a post.
+    sa.Index(
+        "ix_publications_workspace_id_channel_format_published_at",
+        "workspace_id",
+        "channel",
+        "format",
+        "published_at",
+    ),
 )
 
 # Partitioned by RANGE (observed_at) in the migration; the key includes the partition column.
@@ -140,6 +148,7 @@ observations = sa.Table(
     sa.Column("raw", JSONB, nullable=True),
     _ts("ingested_at", server_default=sa.func.now()),
     sa.PrimaryKeyConstraint("workspace_id", "series", "metric", "observed_at", "source"),
+    sa.Index("ix_observations_observed_at", "observed_at", postgresql_using="brin"),
     postgresql_partition_by="RANGE (observed_at)",
 )
 
@@ -161,6 +170,23 @@ daily_rollups = sa.Table(
     sa.Column("value", sa.Float, nullable=False),
     sa.PrimaryKeyConstraint("workspace_id", "series", "metric", "day"),
     sa.Index("ix_daily_rollups_workspace_id_day", "workspace_id", "day"),
+    # Gauges (followers) are read per metric and day by reports.
+    sa.Index("ix_daily_rollups_workspace_id_metric_day", "workspace_id", "metric", "day"),
+)
+
+# Counters summed per local day and dimension value, kept in step with `daily_rollups` (same
+# transaction, by deltas), so that a report reads a few thousand rows whatever the volume.
+# dimension: all | channel | format | pillar | campaign | account; key '' = none.
+daily_totals = sa.Table(
+    "daily_totals",
+    metadata,
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("dimension", sa.String(16), nullable=False),
+    sa.Column("key", sa.String(100), nullable=False),
+    sa.Column("metric", sa.String(40), nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.PrimaryKeyConstraint("workspace_id", "day", "dimension", "key", "metric"),
 )
 
 checkpoint_snapshots = sa.Table(

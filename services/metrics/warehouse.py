@@ -8,9 +8,10 @@ Hot path, so it speaks asyncpg directly on the session's own connection (same tr
 3. one statement inserts the observations (`ON CONFLICT DO NOTHING`: the same observation
    twice is stored once) and upserts each touched (series, metric, local day) with its closing
    level (the value at the latest observed_at of that day);
-4. one statement recomputes `value` of the touched days and the days after them: the closing
+4. one statement recomputes `value` of the touched days and the days after them (the closing
    level minus the previous day's closing level for counters, the closing level for gauges
-   and ratios.
+   and ratios) and adds the counters' changes to `daily_totals` (per day and dimension
+   value, what reports read).
 
 `REBUILD_ROLLUPS` computes the same table from the observations in one statement (used after
 a time-zone change and by the report benchmark).
@@ -153,13 +154,34 @@ SELECT (SELECT count(*) FROM ins) AS inserted,
 FROM up
 """
 
+
+def totals_upsert(source: str, workspace: str = "$1", levels: str = "$5") -> str:
+    """Add the counter deltas of `source` (rows: day, metric, channel, format, pillar,
+    campaign_id, account_id, delta) to daily_totals: the day overall and per dimension value.
+    Rows are written in key order so that concurrent batches lock them in the same order."""
+    return f"""
+    INSERT INTO metrics.daily_totals AS t (workspace_id, day, dimension, key, metric, value)
+    SELECT {workspace}, u.day, x.dimension, x.key, u.metric, sum(u.delta)
+    FROM ({source}) u
+    CROSS JOIN LATERAL (VALUES ('all', ''), ('channel', coalesce(u.channel, '')),
+        ('format', coalesce(u.format, '')), ('pillar', coalesce(u.pillar, '')),
+        ('campaign', coalesce(u.campaign_id, '')), ('account', coalesce(u.account_id, '')))
+        AS x(dimension, key)
+    WHERE u.metric <> ALL({levels}::text[])
+    GROUP BY u.day, x.dimension, x.key, u.metric
+    ORDER BY u.day, x.dimension, x.key, u.metric
+    ON CONFLICT (workspace_id, day, dimension, key, metric)
+    DO UPDATE SET value = t.value + excluded.value
+    """
+
+
 _RECOMPUTE = """
 WITH aff AS (
     SELECT series, metric, min(day) AS from_day
     FROM unnest($2::text[], $3::text[], $4::date[]) AS t(series, metric, day)
     GROUP BY 1, 2
 ), calc AS (
-    SELECT r.series, r.metric, r.day, a.from_day,
+    SELECT r.series, r.metric, r.day, a.from_day, r.value AS old,
            CASE WHEN r.metric = ANY($5::text[]) THEN r.level
                 ELSE r.level - coalesce(lag(r.level) OVER (
                     PARTITION BY r.series, r.metric ORDER BY r.day), 0)
@@ -167,12 +189,15 @@ WITH aff AS (
     FROM metrics.daily_rollups r
     JOIN aff a ON a.series = r.series AND a.metric = r.metric
     WHERE r.workspace_id = $1
+), upd AS (
+    UPDATE metrics.daily_rollups d SET value = c.v
+    FROM calc c
+    WHERE d.workspace_id = $1 AND d.series = c.series AND d.metric = c.metric
+      AND d.day = c.day AND c.day >= c.from_day AND d.value IS DISTINCT FROM c.v
+    RETURNING d.day, d.metric, d.channel, d.format, d.pillar, d.campaign_id, d.account_id,
+              d.value - c.old AS delta
 )
-UPDATE metrics.daily_rollups d SET value = c.v
-FROM calc c
-WHERE d.workspace_id = $1 AND d.series = c.series AND d.metric = c.metric AND d.day = c.day
-  AND c.day >= c.from_day AND d.value IS DISTINCT FROM c.v
-"""
+""" + totals_upsert("SELECT * FROM upd")
 
 
 async def store_observations(
@@ -252,10 +277,20 @@ LEFT JOIN metrics.accounts a
 """
 
 
+REBUILD_TOTALS = totals_upsert(
+    "SELECT day, metric, channel, format, pillar, campaign_id, account_id, value AS delta "
+    "FROM metrics.daily_rollups WHERE workspace_id = $1",
+    levels="$2",
+)
+
+
 async def rebuild_rollups(session: AsyncSession, workspace_id: str, timezone: str) -> int:
+    """Rollups and totals of a workspace recomputed from its observations (zone change)."""
     pg = await driver(session)
     await pg.execute("DELETE FROM metrics.daily_rollups WHERE workspace_id = $1", workspace_id)
+    await pg.execute("DELETE FROM metrics.daily_totals WHERE workspace_id = $1", workspace_id)
     status = await pg.execute(REBUILD_ROLLUPS, workspace_id, timezone, list(LEVEL_METRICS))
+    await pg.execute(REBUILD_TOTALS, workspace_id, list(LEVEL_METRICS))
     return int(status.rsplit(" ", 1)[-1])
 
 

@@ -96,3 +96,29 @@ async def wait_for(
             return result
         await asyncio.sleep(step)
     raise AssertionError("condition not met in time")
+
+
+async def assert_totals_match_rollups(ctx: ServiceContext, workspace: str) -> None:
+    """daily_totals, kept by deltas, equals the rollups summed per day and dimension."""
+    sql = """
+        SELECT day, x.dimension, x.key, metric, sum(value) AS v
+        FROM metrics.daily_rollups
+        CROSS JOIN LATERAL (VALUES ('all', ''), ('channel', coalesce(channel, '')),
+            ('format', coalesce(format, '')), ('pillar', coalesce(pillar, '')),
+            ('campaign', coalesce(campaign_id, '')), ('account', coalesce(account_id, '')))
+            AS x(dimension, key)
+        WHERE workspace_id = :ws AND metric NOT IN ('followers', 'completion_rate')
+        GROUP BY 1, 2, 3, 4
+    """
+    expected = {tuple(r[:4]): r.v for r in await rows(ctx, sql, ws=workspace)}
+    kept = {
+        tuple(r[:4]): r.value
+        for r in await rows(
+            ctx,
+            "SELECT day, dimension, key, metric, value FROM metrics.daily_totals "
+            "WHERE workspace_id = :ws AND value <> 0",
+            ws=workspace,
+        )
+    }
+    assert kept == {k: v for k, v in expected.items() if v != 0}
+    assert expected, "no rollups to compare"

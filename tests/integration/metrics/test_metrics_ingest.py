@@ -7,7 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.integration.metrics.support import new_id, published, rows, stats
+from tests.integration.metrics.support import (
+    assert_totals_match_rollups,
+    new_id,
+    published,
+    rows,
+    stats,
+)
 
 pytestmark = pytest.mark.infra
 
@@ -134,6 +140,28 @@ async def test_rollups_hold_the_daily_increase_even_when_points_arrive_out_of_or
         ws=metrics.ws,
     )
     assert [tuple(d) for d in dims] == [("sandbox", "article", "tips", "acc-1", pid)]
+    await assert_totals_match_rollups(metrics.ctx, metrics.ws)
+
+    # The approved item arrives late with a pillar for a post that had none: rows and
+    # totals move to it.
+    other = new_id()
+    await metrics.deliver(PUBLISHED, published(other, T0, pillar=None, item_id="item-late"))
+    async with metrics.client() as c:
+        await c.post("/v1/points", json={"points": [point(5, "2026-03-02T12:00:00+08:00") | {
+            "publication_id": other}]})  # fmt: skip
+    await metrics.deliver(
+        "mediaops.content.item.approved",
+        {"item_id": "item-late", "version": 2, "content_hash": "h", "title": "Late",
+         "format": "article", "pillar": "stories", "title_alternatives": ["Late!"]},
+    )  # fmt: skip
+    pillars = await rows(
+        metrics.ctx,
+        "SELECT key, value FROM metrics.daily_totals WHERE workspace_id = :ws "
+        "AND dimension = 'pillar' AND day = '2026-03-02' AND metric = 'reads' ORDER BY key",
+        ws=metrics.ws,
+    )
+    assert [(p.key, p.value) for p in pillars] == [("", 0.0), ("stories", 5.0), ("tips", 40.0)]
+    await assert_totals_match_rollups(metrics.ctx, metrics.ws)
 
 
 async def test_connector_stats_are_normalised_with_provenance_and_stored_once(metrics):

@@ -7,7 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.integration.metrics.support import new_id, published, stats
+from tests.integration.metrics.support import (
+    assert_totals_match_rollups,
+    new_id,
+    published,
+    stats,
+)
 
 pytestmark = pytest.mark.infra
 
@@ -147,6 +152,7 @@ async def test_time_zone_setting_moves_days_and_rebuilds_rollups(metrics):
         # In UTC the 16:30Z point is on Sunday Mar 1: b had nothing this week.
         assert report["totals"]["reads"]["current"] == 200
         assert report["totals"]["reads"]["previous"] == 180
+    await assert_totals_match_rollups(metrics.ctx, metrics.ws)
 
 
 async def test_diagnosis_with_enough_and_with_thin_baseline(metrics):
