@@ -34,6 +34,7 @@ from services.metrics.domain.reports import (
 )
 from services.metrics.repository import (
     goal_from_row,
+    json_value,
     measure_goal,
     peer_snapshots,
     post_totals,
@@ -149,7 +150,7 @@ async def diagnose_post(
             workspace_id,
             channel,
             format,
-            snap["checkpoint"],
+            [snap["checkpoint"]],
             published_at - config.window,
             published_at,
         )
@@ -178,24 +179,64 @@ async def report_posts(
         chosen,
     )
     values = await _values_of(session, workspace_id, chosen)
-    posts = []
-    for r in rows:
-        pid = r["publication_id"]
-        findings = await diagnose_post(
-            session, workspace_id, pid, r["channel"], r["format"], r["published_at"]
+    findings = await _diagnose_many(session, workspace_id, rows)
+    return [
+        ReportPost(
+            r["publication_id"],
+            r["title"] or "",
+            r["channel"],
+            r["format"],
+            r["published_at"],
+            values.get(r["publication_id"], {}),
+            latest_findings(findings.get(r["publication_id"], [])),
         )
-        posts.append(
-            ReportPost(
-                pid,
-                r["title"] or "",
-                r["channel"],
-                r["format"],
-                r["published_at"],
-                values.get(pid, {}),
-                latest_findings(findings),
-            )
+        for r in rows
+    ]
+
+
+async def _diagnose_many(
+    session: AsyncSession,
+    workspace_id: str,
+    posts: Sequence[Any],
+    config: DiagnosisConfig = DiagnosisConfig(),
+) -> dict[str, list[tuple[str, Diagnosis]]]:
+    """Diagnoses of several posts: one baseline query per channel and format."""
+    pg = await driver(session)
+    own = await pg.fetch(
+        "SELECT publication_id, checkpoint, values FROM metrics.checkpoint_snapshots "
+        "WHERE workspace_id = $1 AND publication_id = ANY($2::text[]) "
+        "AND checkpoint = ANY($3::text[])",
+        workspace_id,
+        [p["publication_id"] for p in posts],
+        list(config.checkpoints),
+    )
+    snaps: dict[str, list[Any]] = {}
+    for r in own:
+        snaps.setdefault(r["publication_id"], []).append(r)
+    groups: dict[tuple[str, str | None], list[Any]] = {}
+    for p in posts:
+        if p["publication_id"] in snaps:
+            groups.setdefault((p["channel"], p["format"]), []).append(p)
+    out: dict[str, list[tuple[str, Diagnosis]]] = {}
+    for (channel, fmt), members in groups.items():
+        since = min(m["published_at"] for m in members) - config.window
+        until = max(m["published_at"] for m in members)
+        candidates = await peer_snapshots(
+            session, workspace_id, channel, fmt, list(config.checkpoints), since, until
         )
-    return posts
+        for m in members:
+            for snap in snaps[m["publication_id"]]:
+                post = PostSnapshot(
+                    m["publication_id"],
+                    channel,
+                    fmt or "",
+                    m["published_at"],
+                    snap["checkpoint"],
+                    {k: float(v) for k, v in json_value(snap["values"]).items()},
+                )
+                for finding in diagnose(post, candidates, config):
+                    out.setdefault(m["publication_id"], []).append((snap["checkpoint"], finding))
+    return out
 
 
 def latest_findings(findings: Sequence[tuple[str, Diagnosis]]) -> list[Diagnosis]:

@@ -173,9 +173,7 @@ async def _refresh_rollup_dims(
           AND (r.channel, r.format, r.pillar, r.campaign_id, r.account_id)
               IS DISTINCT FROM (d.channel, d.format, d.pillar, d.campaign_id, d.account_id)
     """
-    changed = await pg.fetch(
-        f"SELECT DISTINCT r.series {target}", *args
-    )
+    changed = await pg.fetch(f"SELECT DISTINCT r.series {target}", *args)
     if not changed:
         return
     series = [r["series"] for r in changed]
@@ -339,13 +337,13 @@ async def snapshots(
         {
             "checkpoint": r["checkpoint"],
             "captured_at": r["captured_at"],
-            "values": _json(r["values"]),
+            "values": json_value(r["values"]),
         }
         for r in rows
     ]
 
 
-def _json(value: Any) -> Any:
+def json_value(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
@@ -354,26 +352,27 @@ async def peer_snapshots(
     workspace_id: str,
     channel: str,
     format: str | None,
-    checkpoint: str,
+    checkpoints: Sequence[str],
     since: datetime,
     until: datetime,
 ) -> list[PostSnapshot]:
     """Checkpoint values of posts on the same channel and format published in [since, until)."""
     pg = await driver(session)
+    fmt_sql = "p.format = $3" if format is not None else "p.format IS NULL AND $3::text IS NULL"
     rows = await pg.fetch(
-        """
-        SELECT p.publication_id, p.published_at, s.values
+        f"""
+        SELECT p.publication_id, p.published_at, s.checkpoint, s.values
         FROM metrics.publications p
         JOIN metrics.checkpoint_snapshots s
           ON s.workspace_id = p.workspace_id AND s.publication_id = p.publication_id
         WHERE p.workspace_id = $1 AND p.channel = $2
-          AND p.format IS NOT DISTINCT FROM $3 AND s.checkpoint = $4
+          AND {fmt_sql} AND s.checkpoint = ANY($4::text[])
           AND p.published_at >= $5 AND p.published_at < $6
         """,
         workspace_id,
         channel,
         format,
-        checkpoint,
+        list(checkpoints),
         since,
         until,
     )
@@ -383,8 +382,8 @@ async def peer_snapshots(
             channel,
             format or "",
             r["published_at"],
-            checkpoint,
-            {k: float(v) for k, v in _json(r["values"]).items()},
+            r["checkpoint"],
+            {k: float(v) for k, v in json_value(r["values"]).items()},
         )
         for r in rows
     ]
@@ -560,16 +559,16 @@ async def post_totals(
     wanted = list(metrics) if metrics else [m for m, d in METRICS.items() if not d.derived]
     rows = await pg.fetch(
         """
-        SELECT r.publication_id, r.metric,
+        SELECT p.publication_id, r.metric,
                CASE WHEN r.metric = ANY($5::text[])
                     THEN (array_agg(r.level ORDER BY r.day DESC))[1]
                     ELSE sum(r.value) END AS total
-        FROM metrics.daily_rollups r
-        JOIN metrics.publications p
-          ON p.workspace_id = r.workspace_id AND p.publication_id = r.publication_id
-        WHERE r.workspace_id = $1 AND p.published_at >= $2 AND p.published_at < $3
-          AND r.metric = ANY($4::text[]) AND r.publication_id IS NOT NULL
-        GROUP BY r.publication_id, r.metric
+        FROM metrics.publications p
+        JOIN metrics.daily_rollups r
+          ON r.workspace_id = p.workspace_id AND r.series = 'p:' || p.publication_id
+         AND r.metric = ANY($4::text[])
+        WHERE p.workspace_id = $1 AND p.published_at >= $2 AND p.published_at < $3
+        GROUP BY p.publication_id, r.metric
         """,
         workspace_id,
         published_from,
