@@ -43,6 +43,12 @@ class ItemApproved(Payload):
     content_hash: str
     title: str
     format: str
+    # The master text, posted where no channel variant exists (e.g. webhook, rss, email).
+    summary: str | None = None
+    body: str = ""
+    tags: list[str] = []
+    media: list[dict[str, Any]] = []
+    link: str | None = None
     pillar: str | None = None
     topic_id: str | None = None
     campaign_id: str | None = None
