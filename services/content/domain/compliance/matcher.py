@@ -228,8 +228,9 @@ def trie_insertion_order(keys: Iterable[str]) -> list[str]:
     """Keys ordered so that, at every trie node, children are added most frequent first.
 
     pyahocorasick looks children up in insertion order, so this puts the common characters
-    first; measured 1.2-1.7x faster scans than hash-set or code-point order on Chinese text
-    (character frequency among the terms stands in for frequency in text)."""
+    first (character frequency among the terms stands in for frequency in text). Measured on
+    the bench: ~1.7x faster than code-point (sorted) order, and as fast as or up to 1.2x
+    faster than hash-set order, whose speed varies from run to run."""
     keys = list(keys)
     freq = Counter(c for key in keys for c in key)
     rank = {c: i for i, (c, _) in enumerate(sorted(freq.items(), key=lambda kv: (-kv[1], kv[0])))}
