@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -12,6 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.events import COMMANDS, CloudEvent, new_event
 
 NOTIFY_CHANNEL = "mediaops_outbox"
+# NOTIFY serialises commits (a global lock at commit): measured here it halves the rate of
+# small transactions. So each process notifies at most once per interval and schema; the
+# relay keeps draining for a short linger after any pass that found rows, which picks up
+# the transactions that did not notify, and polls as the safety net.
+NOTIFY_INTERVAL_S = 0.02
+_last_notify: dict[str, float] = {}
 
 
 class Outbox:
@@ -59,8 +66,11 @@ class Outbox:
             for e in events
         ]
         await session.execute(insert(self.table), rows)
-        # Delivered at commit only, collapsed per transaction; the relay also polls.
-        await session.execute(
-            text("SELECT pg_notify(:channel, :schema)"),
-            {"channel": NOTIFY_CHANNEL, "schema": self.schema},
-        )
+        now = time.monotonic()
+        if now - _last_notify.get(self.schema, 0.0) >= NOTIFY_INTERVAL_S:
+            _last_notify[self.schema] = now
+            # Delivered at commit only; a rolled-back transaction wakes nobody.
+            await session.execute(
+                text("SELECT pg_notify(:channel, :schema)"),
+                {"channel": NOTIFY_CHANNEL, "schema": self.schema},
+            )

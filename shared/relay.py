@@ -41,12 +41,14 @@ class Relay:
         batch: int = 500,
         poll_s: float = 1.0,
         retention_s: float = 86400.0,
+        linger_s: float = 0.005,
     ) -> None:
         self.databases = databases  # schema -> database holding it
         self.bus = bus
         self.batch = batch
         self.poll_s = poll_s
         self.retention_s = retention_s
+        self.linger_s = linger_s
         self._wake: dict[str, asyncio.Event] = {s: asyncio.Event() for s in databases}
         self._listeners: list[asyncpg.Connection] = []
 
@@ -162,7 +164,7 @@ class Relay:
         while not stop.is_set():
             wake.clear()
             try:
-                await self.drain(schema)
+                sent = await self.drain(schema)
                 backoff = 0.2
                 if loop.time() - last_purge > 60:
                     last_purge = loop.time()
@@ -173,8 +175,11 @@ class Relay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5)
                 continue
+            # After a pass that found rows, look again soon: producers notify at most once per
+            # interval (see shared.outbox), so stragglers are picked up within the linger.
+            wait = self.linger_s if sent else self.poll_s
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), self.poll_s)
+                await asyncio.wait_for(wake.wait(), wait)
 
 
 def schemas_of(databases: Sequence[tuple[str, Database]]) -> dict[str, Database]:
