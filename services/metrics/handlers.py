@@ -135,6 +135,9 @@ async def on_publication_stats(ctx: HandlerContext, event: CloudEvent) -> None:
             stats.checkpoint,
             stats.captured_at,
             {p.metric: p.value for p in points},
+            info.channel,
+            info.format,
+            info.published_at,
         )
 
 

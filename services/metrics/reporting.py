@@ -210,9 +210,11 @@ async def _diagnose_many(
         [p["publication_id"] for p in posts],
         list(config.checkpoints),
     )
+    # A report shows the latest diagnosed checkpoint of each post (72 h over 24 h).
+    order = list(config.checkpoints)
     snaps: dict[str, list[Any]] = {}
-    for r in own:
-        snaps.setdefault(r["publication_id"], []).append(r)
+    for r in sorted(own, key=lambda r: order.index(r["checkpoint"])):
+        snaps[r["publication_id"]] = [r]
     groups: dict[tuple[str, str | None], list[Any]] = {}
     for p in posts:
         if p["publication_id"] in snaps:
@@ -221,9 +223,8 @@ async def _diagnose_many(
     for (channel, fmt), members in groups.items():
         since = min(m["published_at"] for m in members) - config.window
         until = max(m["published_at"] for m in members)
-        candidates = await peer_snapshots(
-            session, workspace_id, channel, fmt, list(config.checkpoints), since, until
-        )
+        wanted = sorted({snaps[m["publication_id"]][0]["checkpoint"] for m in members})
+        candidates = await peer_snapshots(session, workspace_id, channel, fmt, wanted, since, until)
         for m in members:
             for snap in snaps[m["publication_id"]]:
                 post = PostSnapshot(
@@ -332,6 +333,9 @@ async def build(
     primary: str = "engagements",
     top_n: int = 5,
 ) -> dict[str, Any]:
+    pg = await driver(session)
+    # Short queries over indexes: compiling them (JIT) costs more than it saves.
+    await pg.execute("SET LOCAL jit = off")
     current, previous = await aggregates(session, workspace_id, window)
     posts = await report_posts(session, workspace_id, window, primary, top_n)
     goals = await report_goals(session, workspace_id, window, tz, now)

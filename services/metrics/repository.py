@@ -156,6 +156,19 @@ async def _refresh_rollup_dims(
     if not pubs:
         return
     pg = await driver(session)
+    await pg.execute(
+        """
+        UPDATE metrics.checkpoint_snapshots s
+        SET channel = p.channel, format = p.format, published_at = p.published_at
+        FROM metrics.publications p
+        WHERE s.workspace_id = $1 AND s.publication_id = ANY($2::text[])
+          AND p.workspace_id = s.workspace_id AND p.publication_id = s.publication_id
+          AND (s.channel, s.format, s.published_at)
+              IS DISTINCT FROM (p.channel, p.format, p.published_at)
+        """,
+        workspace_id,
+        [p.publication_id for p in pubs],
+    )
     args = [
         workspace_id,
         [p.dims.series for p in pubs],
@@ -358,16 +371,14 @@ async def peer_snapshots(
 ) -> list[PostSnapshot]:
     """Checkpoint values of posts on the same channel and format published in [since, until)."""
     pg = await driver(session)
-    fmt_sql = "p.format = $3" if format is not None else "p.format IS NULL AND $3::text IS NULL"
+    fmt_sql = "s.format = $3" if format is not None else "s.format IS NULL AND $3::text IS NULL"
     rows = await pg.fetch(
         f"""
-        SELECT p.publication_id, p.published_at, s.checkpoint, s.values
-        FROM metrics.publications p
-        JOIN metrics.checkpoint_snapshots s
-          ON s.workspace_id = p.workspace_id AND s.publication_id = p.publication_id
-        WHERE p.workspace_id = $1 AND p.channel = $2
+        SELECT s.publication_id, s.published_at, s.checkpoint, {_SNAPSHOT_FIELDS}
+        FROM metrics.checkpoint_snapshots s
+        WHERE s.workspace_id = $1 AND s.channel = $2
           AND {fmt_sql} AND s.checkpoint = ANY($4::text[])
-          AND p.published_at >= $5 AND p.published_at < $6
+          AND s.published_at >= $5 AND s.published_at < $6
         """,
         workspace_id,
         channel,
@@ -383,10 +394,21 @@ async def peer_snapshots(
             format or "",
             r["published_at"],
             r["checkpoint"],
-            {k: float(v) for k, v in json_value(r["values"]).items()},
+            {m: r[m] for m in DIAGNOSED_METRICS if r[m] is not None},
         )
         for r in rows
     ]
+
+
+# What the diagnosis reads of a peer, as typed columns (cheaper than decoding JSON per row).
+DIAGNOSED_METRICS = (
+    *EXPOSURE_FALLBACK,
+    *ENGAGEMENT_PARTS,
+    "clicks",
+    "follows_gained",
+    "conversions",
+)
+_SNAPSHOT_FIELDS = ", ".join(f"(s.values->>'{m}')::float8 AS {m}" for m in DIAGNOSED_METRICS)
 
 
 # --- goals -------------------------------------------------------------------------------
@@ -554,27 +576,23 @@ async def post_totals(
     published_to: datetime,
     metrics: Sequence[str] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Latest cumulative values per post published in [from, to) (sum of daily increases)."""
+    """Latest cumulative values per post published in [from, to)."""
     pg = await driver(session)
     wanted = list(metrics) if metrics else [m for m, d in METRICS.items() if not d.derived]
     rows = await pg.fetch(
         """
-        SELECT p.publication_id, r.metric,
-               CASE WHEN r.metric = ANY($5::text[])
-                    THEN (array_agg(r.level ORDER BY r.day DESC))[1]
-                    ELSE sum(r.value) END AS total
+        SELECT p.publication_id, l.metric, l.level AS total
         FROM metrics.publications p
-        JOIN metrics.daily_rollups r
-          ON r.workspace_id = p.workspace_id AND r.series = 'p:' || p.publication_id
-         AND r.metric = ANY($4::text[])
+        JOIN metrics.latest_levels l
+          ON l.workspace_id = p.workspace_id AND l.series = 'p:' || p.publication_id
+         AND l.metric = ANY($4::text[])
         WHERE p.workspace_id = $1 AND p.published_at >= $2 AND p.published_at < $3
-        GROUP BY p.publication_id, r.metric
+
         """,
         workspace_id,
         published_from,
         published_to,
         wanted,
-        ["followers", "completion_rate"],
     )
     out: dict[str, dict[str, float]] = {}
     for r in rows:

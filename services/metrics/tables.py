@@ -197,6 +197,30 @@ checkpoint_snapshots = sa.Table(
     sa.Column("checkpoint", sa.String(16), primary_key=True),
     _ts("captured_at"),
     sa.Column("values", JSONB, nullable=False),
+    # The post's channel, format and publication time, for the diagnosis baselines.
+    sa.Column("channel", sa.String(40), nullable=True),
+    sa.Column("format", sa.String(40), nullable=True),
+    _ts("published_at", nullable=True),
+    sa.Index(
+        "ix_checkpoint_snapshots_baseline",
+        "workspace_id",
+        "channel",
+        "format",
+        "checkpoint",
+        "published_at",
+    ),
+)
+
+# Each series' latest level per metric (a post's numbers so far), kept with the rollups.
+latest_levels = sa.Table(
+    "latest_levels",
+    metadata,
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("series", sa.String(80), nullable=False),
+    sa.Column("metric", sa.String(40), nullable=False),
+    sa.Column("level", sa.Float, nullable=False),
+    _ts("level_at"),
+    sa.PrimaryKeyConstraint("workspace_id", "series", "metric"),
 )
 
 competitors = sa.Table(

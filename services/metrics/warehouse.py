@@ -131,6 +131,14 @@ WITH input AS (
     FROM input i JOIN dims d USING (series)
     ON CONFLICT DO NOTHING
     RETURNING o.series, o.metric, o.value, o.observed_at
+), lat AS (
+    INSERT INTO metrics.latest_levels AS l (workspace_id, series, metric, level, level_at)
+    SELECT DISTINCT ON (series, metric) $1, series, metric, value, observed_at
+    FROM ins
+    ORDER BY series, metric, observed_at DESC
+    ON CONFLICT (workspace_id, series, metric) DO UPDATE
+    SET level = excluded.level, level_at = excluded.level_at
+    WHERE excluded.level_at >= l.level_at
 ), agg AS (
     SELECT DISTINCT ON (series, metric, day) series, metric,
            (observed_at AT TIME ZONE $17)::date AS day, value, observed_at
@@ -259,16 +267,17 @@ SELECT s.workspace_id, s.series, s.metric, s.day, s.publication_id, s.account_id
        coalesce(p.channel, a.channel), p.format, p.pillar, p.campaign_id, s.level, s.level_at,
        CASE WHEN s.metric = ANY($3::text[]) THEN s.level
             ELSE s.level - coalesce(lag(s.level) OVER (
-                PARTITION BY s.series, s.metric ORDER BY s.day), 0)
+                PARTITION BY s.series COLLATE "C", s.metric COLLATE "C" ORDER BY s.day), 0)
        END
 FROM (
-    SELECT DISTINCT ON (o.series, o.metric, (o.observed_at AT TIME ZONE $2)::date)
+    SELECT DISTINCT ON (o.series COLLATE "C", o.metric COLLATE "C",
+                        (o.observed_at AT TIME ZONE $2)::date)
            o.workspace_id, o.series, o.metric, (o.observed_at AT TIME ZONE $2)::date AS day,
            o.publication_id, o.account_id, o.value AS level, o.observed_at AS level_at
     FROM metrics.observations o
     WHERE o.workspace_id = $1
-    ORDER BY o.series, o.metric, (o.observed_at AT TIME ZONE $2)::date, o.observed_at DESC,
-             o.source DESC
+    ORDER BY o.series COLLATE "C", o.metric COLLATE "C", (o.observed_at AT TIME ZONE $2)::date,
+             o.observed_at DESC, o.source DESC
 ) s
 LEFT JOIN metrics.publications p
        ON p.workspace_id = s.workspace_id AND p.publication_id = s.publication_id
@@ -276,6 +285,15 @@ LEFT JOIN metrics.accounts a
        ON a.workspace_id = s.workspace_id AND a.account_id = s.account_id
 """
 
+
+REBUILD_LATEST = """
+INSERT INTO metrics.latest_levels (workspace_id, series, metric, level, level_at)
+SELECT DISTINCT ON (series COLLATE "C", metric COLLATE "C") workspace_id, series, metric,
+       level, level_at
+FROM metrics.daily_rollups
+WHERE workspace_id = $1
+ORDER BY series COLLATE "C", metric COLLATE "C", day DESC
+"""
 
 REBUILD_TOTALS = totals_upsert(
     "SELECT day, metric, channel, format, pillar, campaign_id, account_id, value AS delta "
@@ -291,6 +309,8 @@ async def rebuild_rollups(session: AsyncSession, workspace_id: str, timezone: st
     await pg.execute("DELETE FROM metrics.daily_totals WHERE workspace_id = $1", workspace_id)
     status = await pg.execute(REBUILD_ROLLUPS, workspace_id, timezone, list(LEVEL_METRICS))
     await pg.execute(REBUILD_TOTALS, workspace_id, list(LEVEL_METRICS))
+    await pg.execute("DELETE FROM metrics.latest_levels WHERE workspace_id = $1", workspace_id)
+    await pg.execute(REBUILD_LATEST, workspace_id)
     return int(status.rsplit(" ", 1)[-1])
 
 
@@ -301,23 +321,32 @@ async def upsert_snapshot(
     checkpoint: str,
     captured_at: datetime,
     values: Mapping[str, float],
+    channel: str | None = None,
+    format: str | None = None,
+    published_at: datetime | None = None,
 ) -> None:
     """A post's values at a checkpoint (merged when the checkpoint is reported again)."""
     pg = await driver(session)
     await pg.execute(
         """
         INSERT INTO metrics.checkpoint_snapshots AS s
-            (workspace_id, publication_id, checkpoint, captured_at, values)
-        VALUES ($1, $2, $3, $4, $5::jsonb)
+            (workspace_id, publication_id, checkpoint, captured_at, values, channel, format,
+             published_at)
+        VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)
         ON CONFLICT (workspace_id, publication_id, checkpoint) DO UPDATE
         SET values = s.values || excluded.values,
-            captured_at = greatest(s.captured_at, excluded.captured_at)
+            captured_at = greatest(s.captured_at, excluded.captured_at),
+            channel = excluded.channel, format = excluded.format,
+            published_at = excluded.published_at
         """,
         workspace_id,
         publication_id,
         checkpoint,
         captured_at,
         json.dumps(dict(values)),
+        channel,
+        format,
+        published_at,
     )
 
 
