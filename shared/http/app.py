@@ -17,7 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.auth import TokenVerifier
-from shared.errors import AppError, Conflict, ServiceUnavailable
+from shared.errors import AppError, Conflict, ServiceUnavailable, Unprocessable
 from shared.http.middleware import RequestContextMiddleware
 from shared.service import ServiceContext
 
@@ -85,6 +85,22 @@ def _is_db_unavailable(exc: BaseException) -> bool:
     )
 
 
+def _is_unstorable_text(exc: BaseException) -> bool:
+    """A client's text PostgreSQL refuses (query strings, path parts, headers)."""
+    if isinstance(exc, UnicodeEncodeError):
+        return True
+    orig = getattr(exc, "orig", None)
+    cause = getattr(orig, "__cause__", None) or orig
+    return isinstance(
+        cause,
+        (
+            asyncpg.exceptions.CharacterNotInRepertoireError,
+            asyncpg.exceptions.UntranslatableCharacterError,
+            UnicodeEncodeError,
+        ),
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
@@ -129,6 +145,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        if _is_unstorable_text(exc):
+            return problem_response(
+                Unprocessable("text contains a NUL byte or an unpaired surrogate"), request
+            )
         if _is_db_unavailable(exc):
             log.warning("database unavailable: %r", exc)
             return problem_response(

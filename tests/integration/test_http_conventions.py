@@ -143,10 +143,19 @@ async def test_write_rate_limit_is_429_with_retry_after(pg_url, make_runtime):
 
 
 async def test_health_ready_metrics(probe):
-    settings, app = probe
+    _settings, app = probe
     async with client_for(app) as c:
         assert (await c.get("/healthz")).json()["status"] == "ok"
         r = await c.get("/readyz")
         assert r.status_code == 200 and r.json()["checks"] == {"database": "ok", "broker": "ok"}
         m = await c.get("/metrics")
         assert "mediaops_http_requests_total" in m.text
+
+
+async def test_text_postgres_cannot_store_is_422_not_500(probe):
+    settings, app = probe
+    async with client_for(app, make_token(settings)) as c:
+        for bad in ('{"title": "a\\u0000b", "target": 1}', '{"title": "\\udbb9x", "target": 1}'):
+            r = await c.post("/v1/notes", content=bad, headers={"content-type": "application/json"})
+            body = assert_problem(r, 422)
+            assert "title" in body["detail"]
