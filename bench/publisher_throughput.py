@@ -15,13 +15,20 @@ Figures:
 2. 1 -> 4 workers with the sandbox at 50 ms: aim >= 3.5x (latency-bound, so it should scale
    with the number of calls in flight until the CPU is the limit).
 
-    .venv/bin/python bench/publisher_throughput.py [--posts 2000] [--json]
+What limits each figure: during every run the bench reads the CPU time (utime + stime from
+/proc) of each process it started, of the PostgreSQL backends serving the bench database and
+of the RabbitMQ node, and the machine's busy CPU, and prints them as % of one core over the
+run (200% = both cores of this machine). `--profile DIR` also attaches py-spy to the first
+worker and to the scheduler of the 2-worker run and writes their collapsed stacks there.
+
+    .venv/bin/python bench/publisher_throughput.py [--posts 2000] [--json] [--profile DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -75,8 +82,9 @@ class Stack:
             "MEDIAOPS_PUBLISHER_POLLER_POLL_S": "3600",
         }
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.names: dict[int, str] = {}
 
-    def start(self, *args: str) -> subprocess.Popen[bytes]:
+    def start(self, *args: str, name: str | None = None) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
             [str(VENV_BIN / "mediaops"), *args],
             env=self.env,
@@ -85,6 +93,7 @@ class Stack:
             stderr=subprocess.PIPE,
         )
         self.procs.append(proc)
+        self.names[proc.pid] = name or " ".join(args[:2])
         return proc
 
     def close(self) -> None:
@@ -97,6 +106,113 @@ class Stack:
             except subprocess.TimeoutExpired:
                 p.kill()
         self.procs.clear()
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a process (and its reaped children), in seconds; None if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot."""
+    vals = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = vals[3] + vals[4]
+    return (sum(vals) - idle) / TICK, sum(vals) / TICK
+
+
+def pids_named(needle: str) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if needle in (d / "cmdline").read_bytes().decode(errors="replace"):
+                    out.append(int(d.name))
+            except OSError:
+                pass
+    return out
+
+
+class CpuMeter:
+    """CPU used by each process of a run, as % of one core over the sampled window.
+
+    Our processes are read at the start and the end; PostgreSQL backends of the bench
+    database come and go, so they are sampled every 0.25 s (first sight to last sight).
+    """
+
+    def __init__(self, stack: Stack, db_url: str, extra: dict[str, int] | None = None) -> None:
+        self.stack, self.db_url, self.extra = stack, db_url, extra or {}
+        self.first: dict[tuple[str, int], float] = {}
+        self.last: dict[tuple[str, int], float] = {}
+        self.t0 = self.t1 = 0.0
+        self.busy0 = self.busy1 = (0.0, 0.0)
+        self._task: asyncio.Task[None] | None = None
+
+    def _sample(self, conn_pids: list[int]) -> None:
+        groups: list[tuple[str, int]] = [(self.stack.names[p.pid], p.pid) for p in self.stack.procs]
+        groups += [(name, pid) for name, pid in self.extra.items()]
+        groups += [("postgres backends (bench db)", pid) for pid in conn_pids]
+        groups += [("rabbitmq node (shared)", pid) for pid in pids_named("beam.smp")]
+        for key in groups:
+            v = cpu_seconds(key[1])
+            if v is not None:
+                self.first.setdefault(key, v)
+                self.last[key] = v
+
+    async def _loop(self) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.db_url)
+        try:
+            while True:
+                rows = await conn.fetch(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                )
+                self._sample([r["pid"] for r in rows])
+                await asyncio.sleep(0.25)
+        finally:
+            await conn.close()
+
+    def start(self) -> None:
+        self.t0, self.busy0 = time.monotonic(), machine_busy()
+        self._sample([])
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> dict[str, float]:
+        self._sample([])
+        self.t1, self.busy1 = time.monotonic(), machine_busy()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+        wall = max(self.t1 - self.t0, 1e-9)
+        used: dict[str, float] = {}
+        for key, v in self.last.items():
+            used[key[0]] = used.get(key[0], 0.0) + v - self.first[key]
+        out = {name: round(100.0 * sec / wall, 1) for name, sec in used.items()}
+        busy = self.busy1[0] - self.busy0[0]
+        total = self.busy1[1] - self.busy0[1]
+        ncpu = os.cpu_count() or 1
+        out["machine (all processes)"] = round(100.0 * ncpu * busy / max(total, 1e-9), 1)
+        return out
+
+
+def limits_text(cpu: dict[str, float]) -> str:
+    ncpu = os.cpu_count() or 1
+    ranked = sorted(
+        ((k, v) for k, v in cpu.items() if k != "machine (all processes)"),
+        key=lambda kv: -kv[1],
+    )
+    parts = ", ".join(f"{k} {v:.0f}%" for k, v in ranked if v >= 1)
+    machine = cpu.get("machine (all processes)", 0.0)
+    return f"machine {machine:.0f}% of {100 * ncpu}%; {parts}"
 
 
 async def seed(db_url: str, n: int) -> None:
@@ -198,8 +314,36 @@ async def wait_consumers(settings_env: dict[str, str], count: int, timeout: floa
         await conn.close()
 
 
+def attach_profiler(proc: subprocess.Popen[bytes], out: Path) -> subprocess.Popen[bytes]:
+    """py-spy on a running process; it writes collapsed stacks when the process exits."""
+    return subprocess.Popen(
+        [
+            str(VENV_BIN / "py-spy"),
+            "record",
+            "--pid",
+            str(proc.pid),
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 async def run_once(
-    db_url: str, sandbox_url: str, *, workers: int, concurrency: int, posts: int, latency_ms: float
+    db_url: str,
+    sandbox_url: str,
+    *,
+    workers: int,
+    concurrency: int,
+    posts: int,
+    latency_ms: float,
+    profile: Path | None = None,
+    extra_pids: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     async with httpx.AsyncClient() as h:
         await h.post(f"{sandbox_url}/v1/reset")
@@ -209,12 +353,22 @@ async def run_once(
         )
     await seed(db_url, posts)
     stack = Stack(db_url, sandbox_url, prefix())
+    profilers: list[subprocess.Popen[bytes]] = []
+    meter = CpuMeter(stack, db_url, extra_pids)
     try:
-        for _ in range(workers):
-            stack.start("worker", "publisher", "--concurrency", str(concurrency))
+        for i in range(workers):
+            stack.start(
+                "worker", "publisher", "--concurrency", str(concurrency), name=f"worker {i + 1}"
+            )
         await wait_consumers(stack.env, workers)
-        stack.start("relay", "--service", "publisher")
-        stack.start("worker", "publisher.scheduler")
+        stack.start("relay", "--service", "publisher", name="relay")
+        scheduler = stack.start("worker", "publisher.scheduler", name="scheduler")
+        if profile is not None:
+            os.makedirs(profile, exist_ok=True)
+            tag = f"{workers}w{concurrency}c{latency_ms:.0f}ms"
+            profilers.append(attach_profiler(stack.procs[0], profile / f"worker-{tag}.txt"))
+            profilers.append(attach_profiler(scheduler, profile / f"scheduler-{tag}.txt"))
+        meter.start()
         deadline = time.monotonic() + max(120, posts / 20)
         while await published_count(db_url) < posts:
             if time.monotonic() > deadline:
@@ -223,9 +377,15 @@ async def run_once(
                 if p.poll() is not None:
                     raise RuntimeError(f"a process exited: {p.args} {p.stderr.read()[-2000:]!r}")
             await asyncio.sleep(0.1)
+        cpu = await meter.stop()
         n, span = await window(db_url)
     finally:
         stack.close()
+        for p in profilers:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
     async with httpx.AsyncClient() as h:
         summary = (await h.get(f"{sandbox_url}/v1/summary")).json()
     return {
@@ -237,6 +397,7 @@ async def run_once(
         "posts_per_s": n / span,
         "sandbox_posts": summary["posts"],
         "duplicates": len(summary["duplicate_keys"]),
+        "cpu_pct": cpu,
     }
 
 
@@ -257,6 +418,8 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
     await asyncio.to_thread(upgrade, "publisher", db_url)
     port = free_port()
     sandbox = start_sandbox(port)
+    profile = Path(args.profile) if args.profile else None
+    sandbox_pid = {"sandbox": sandbox.pid}
     sandbox_url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as h:
@@ -274,6 +437,8 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
             concurrency=args.concurrency,
             posts=args.posts,
             latency_ms=0,
+            profile=profile,
+            extra_pids=sandbox_pid,
         )
         one_slow = await run_once(
             db_url,
@@ -282,6 +447,7 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
             concurrency=args.slow_concurrency,
             posts=args.slow_posts,
             latency_ms=50,
+            extra_pids=sandbox_pid,
         )
         four_slow = await run_once(
             db_url,
@@ -290,6 +456,7 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
             concurrency=args.slow_concurrency,
             posts=args.slow_posts,
             latency_ms=50,
+            extra_pids=sandbox_pid,
         )
     finally:
         sandbox.terminate()
@@ -330,6 +497,7 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
                 f"{r['published']} posts in {r['seconds']:.2f}s = {r['posts_per_s']:.0f}/s, "
                 f"sandbox posts {r['sandbox_posts']}, duplicates {r['duplicates']}"
             )
+            print(f"    CPU % of one core: {limits_text(r['cpu_pct'])}")
     save_results("publisher_throughput", rows, {"runs": runs})
     return rows
 
@@ -341,6 +509,7 @@ def cli() -> None:
     parser.add_argument("--slow-posts", type=int, default=800)
     parser.add_argument("--slow-concurrency", type=int, default=4)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--profile", help="directory for py-spy stacks of the 2-worker run")
     asyncio.run(main(parser.parse_args()))
 
 
