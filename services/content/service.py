@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from services.content.api import routers
 from services.content.handlers import EVENT_HANDLERS
+from services.content.reviews_worker import tasks as review_tasks
 from services.content.tables import metadata
-from shared.service import ServiceSpec
+from shared.service import ServiceSpec, Worker
 
 SERVICE = ServiceSpec(
     name="content",
@@ -15,5 +16,6 @@ SERVICE = ServiceSpec(
     metadata=metadata,
     routers=routers,
     event_handlers=EVENT_HANDLERS,
+    workers={"reviews": Worker("reviews", tasks=review_tasks)},
     large_body_paths=("/assets",),
 )

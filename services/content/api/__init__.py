@@ -6,4 +6,22 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    return []
+    from services.content.api import (
+        assets,
+        compliance,
+        items,
+        reviews,
+        settings,
+        tasks,
+        variants,
+    )
+
+    return [
+        items.router,
+        tasks.router,
+        variants.router,
+        reviews.router,
+        compliance.router,
+        settings.router,
+        assets.router,
+    ]

@@ -13,6 +13,9 @@ class ItemRef(Payload):
     format: str | None = None
     topic_id: str | None = None
     campaign_id: str | None = None
+    content_hash: str | None = None
+    owner: str | None = None
+    status: str | None = None
 
 
 class ReviewDecided(Payload):
@@ -23,6 +26,8 @@ class ReviewDecided(Payload):
     reviewer: str
     comment: str | None = None
     item_status: str
+    content_hash: str | None = None
+    anchor: dict[str, Any] | None = None
 
 
 class ApprovedVariant(Payload):
@@ -71,6 +76,20 @@ class ItemPublished(Payload):
     item_id: str
     publication_id: str
     channel: str
+    version: int | None = None
+    url: str | None = None
+    published_at: datetime | None = None
+
+
+class ComplianceOverridden(Payload):
+    """A manager let a version through the compliance stage despite blocking findings."""
+
+    item_id: str
+    version: int
+    content_hash: str
+    by: str
+    reason: str
+    terms: list[str] = []
 
 
 class ReviewOverdue(Payload):
@@ -86,6 +105,15 @@ EVENTS: dict[str, tuple[type[Payload], str]] = {
     "mediaops.content.item.submitted": (ItemRef, "An item was sent to review."),
     "mediaops.content.review.decided": (ReviewDecided, "A reviewer decided on a stage."),
     "mediaops.content.item.changes_requested": (ReviewDecided, "A reviewer asked for changes."),
+    "mediaops.content.item.rejected": (ReviewDecided, "A reviewer rejected the item (final)."),
+    "mediaops.content.compliance.overridden": (
+        ComplianceOverridden,
+        "A manager overrode blocking compliance findings, with a reason.",
+    ),
+    "mediaops.content.item.published": (
+        ItemPublished,
+        "A publication of the item went live; the item is published.",
+    ),
     "mediaops.content.item.approved": (ItemApproved, "Every required review stage approved."),
     "mediaops.content.review.overdue": (ReviewOverdue, "A review stage passed its SLA."),
     "mediaops.content.item.revised": (
