@@ -101,6 +101,21 @@ def _is_unstorable_text(exc: BaseException) -> bool:
     )
 
 
+def _is_out_of_range(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    cause = getattr(orig, "__cause__", None) or orig
+    return isinstance(
+        cause,
+        (
+            asyncpg.exceptions.NumericValueOutOfRangeError,
+            asyncpg.exceptions.DatetimeFieldOverflowError,
+            asyncpg.exceptions.InvalidDatetimeFormatError,
+            asyncpg.exceptions.DataError,
+            OverflowError,
+        ),
+    ) or "invalid input for query argument" in str(cause or "")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
@@ -148,6 +163,11 @@ def install_error_handlers(app: FastAPI) -> None:
         if _is_unstorable_text(exc):
             return problem_response(
                 Unprocessable("text contains a NUL byte or an unpaired surrogate"), request
+            )
+        if _is_out_of_range(exc):
+            # Safety net: request models should bound their numbers; the database refused one.
+            return problem_response(
+                Unprocessable("a value is out of range for the field it was given for"), request
             )
         if _is_db_unavailable(exc):
             log.warning("database unavailable: %r", exc)

@@ -159,3 +159,10 @@ async def test_text_postgres_cannot_store_is_422_not_500(probe):
             r = await c.post("/v1/notes", content=bad, headers={"content-type": "application/json"})
             body = assert_problem(r, 422)
             assert "title" in body["detail"]
+
+
+async def test_number_out_of_database_range_is_422_not_500(probe):
+    settings, app = probe
+    async with client_for(app, make_token(settings)) as c:
+        r = await c.post("/v1/notes", json={"title": "huge", "target": 4169711401})
+        assert_problem(r, 422)
