@@ -60,7 +60,7 @@ def test_no_server_errors_and_responses_match_their_schema(cluster, service, tmp
         "-H",
         f"Authorization: Bearer {token}",
         "--max-examples",
-        os.environ.get("FUZZ_MAX_EXAMPLES", "25"),
+        os.environ.get("FUZZ_MAX_EXAMPLES", "15"),
         "--seed",
         "20261126",
         "--workers",
@@ -71,7 +71,12 @@ def test_no_server_errors_and_responses_match_their_schema(cluster, service, tmp
         "all",
         "--no-color",
     ]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": "tests.security.schemathesis_hooks",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     output = result.stdout[-6000:] + result.stderr[-2000:]
     assert result.returncode == 0, (
         f"schemathesis found problems in {service}:\n{output}\n{proc.tail()}"
