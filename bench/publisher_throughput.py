@@ -153,6 +153,7 @@ class CpuMeter:
         self.t0 = self.t1 = 0.0
         self.busy0 = self.busy1 = (0.0, 0.0)
         self._task: asyncio.Task[None] | None = None
+        self.used: dict[str, float] = {}
 
     def _sample(self, conn_pids: list[int]) -> None:
         groups: list[tuple[str, int]] = [(self.stack.names[p.pid], p.pid) for p in self.stack.procs]
@@ -196,6 +197,7 @@ class CpuMeter:
         used: dict[str, float] = {}
         for key, v in self.last.items():
             used[key[0]] = used.get(key[0], 0.0) + v - self.first[key]
+        self.used = used
         out = {name: round(100.0 * sec / wall, 1) for name, sec in used.items()}
         busy = self.busy1[0] - self.busy0[0]
         total = self.busy1[1] - self.busy0[1]
@@ -213,6 +215,18 @@ def limits_text(cpu: dict[str, float]) -> str:
     parts = ", ".join(f"{k} {v:.0f}%" for k, v in ranked if v >= 1)
     machine = cpu.get("machine (all processes)", 0.0)
     return f"machine {machine:.0f}% of {100 * ncpu}%; {parts}"
+
+
+def per_post_text(per_post: dict[str, float]) -> str:
+    """CPU per post by role (workers summed): the figure that does not depend on how busy
+    the shared machine is, unlike posts/s."""
+    roles: dict[str, float] = {}
+    for k, v in per_post.items():
+        role = "workers" if k.startswith("worker ") else k
+        roles[role] = roles.get(role, 0.0) + v
+    ours = sum(v for k, v in roles.items() if "shared" not in k)
+    parts = ", ".join(f"{k} {v:.2f}" for k, v in sorted(roles.items(), key=lambda kv: -kv[1]))
+    return f"{ours:.2f} in all (excl. the shared RabbitMQ node): {parts}"
 
 
 async def seed(db_url: str, n: int) -> None:
@@ -272,6 +286,20 @@ async def window(db_url: str) -> tuple[int, float]:
         )
         span = (row["t1"] - row["t0"]).total_seconds() if row["t0"] and row["t1"] else float("nan")
         return int(row["n"]), span
+    finally:
+        await conn.close()
+
+
+async def first_dispatch(db_url: str, timeout: float = 60) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(db_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM publisher.outbox)"):
+                return
+            await asyncio.sleep(0.01)
     finally:
         await conn.close()
 
@@ -368,6 +396,7 @@ async def run_once(
             tag = f"{workers}w{concurrency}c{latency_ms:.0f}ms"
             profilers.append(attach_profiler(stack.procs[0], profile / f"worker-{tag}.txt"))
             profilers.append(attach_profiler(scheduler, profile / f"scheduler-{tag}.txt"))
+        await first_dispatch(db_url)  # the meter leaves process start-up out
         meter.start()
         deadline = time.monotonic() + max(120, posts / 20)
         while await published_count(db_url) < posts:
@@ -379,6 +408,7 @@ async def run_once(
             await asyncio.sleep(0.1)
         cpu = await meter.stop()
         n, span = await window(db_url)
+        per_post = {k: round(1000.0 * v / max(n, 1), 3) for k, v in meter.used.items()}
     finally:
         stack.close()
         for p in profilers:
@@ -398,6 +428,7 @@ async def run_once(
         "sandbox_posts": summary["posts"],
         "duplicates": len(summary["duplicate_keys"]),
         "cpu_pct": cpu,
+        "cpu_ms_per_post": per_post,
     }
 
 
@@ -498,6 +529,7 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
                 f"sandbox posts {r['sandbox_posts']}, duplicates {r['duplicates']}"
             )
             print(f"    CPU % of one core: {limits_text(r['cpu_pct'])}")
+            print(f"    CPU ms per post: {per_post_text(r['cpu_ms_per_post'])}")
     save_results("publisher_throughput", rows, {"runs": runs})
     return rows
 

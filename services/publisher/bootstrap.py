@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import httpx
+
 from services.publisher.config import publisher_config
 from services.publisher.connectors.registry import (
     ConnectorRegistry,
@@ -39,6 +41,19 @@ def connectors(ctx: ServiceContext) -> ConnectorRegistry:
     return registry  # type: ignore[no-any-return]
 
 
+def sandbox_client(timeout_s: float, connections: int) -> httpx.AsyncClient:
+    """The sandbox is one internal plain-HTTP host called hundreds of times a second: a lean
+    keep-alive transport (see services.publisher.keepalive) instead of httpcore's pool."""
+    from services.publisher.connectors.http import USER_AGENT
+    from services.publisher.keepalive import KeepAliveTransport
+
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout_s),
+        transport=KeepAliveTransport(max_connections=connections),
+        headers={"User-Agent": USER_AGENT},
+    )
+
+
 def build_registry(ctx: ServiceContext) -> ConnectorRegistry:
     """Every channel that can be built here. The sandbox is operator configuration (its base
     URL is not a user URL), so it gets a plain client; user-URL channels get the SSRF guard."""
@@ -61,6 +76,7 @@ def build_registry(ctx: ServiceContext) -> ConnectorRegistry:
                 build_connector(
                     "sandbox",
                     base_url=ctx.settings.sandbox_url,
+                    client=lambda: sandbox_client(cfg.connector_timeout_s, cfg.http_connections),
                     timeout=cfg.connector_timeout_s,
                     clock=ctx.clock,
                 )

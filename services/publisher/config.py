@@ -31,6 +31,16 @@ class PublisherConfig(BaseSettings):
     account_burst: float = Field(50.0, ge=1)
     channel_rate_per_s: float = Field(1000.0, gt=0)
     channel_burst: float = Field(1000.0, ge=1)
+    # Dispatch micro-batches (per worker process): up to this many commands share tx1 and
+    # tx2; a batch waits at most `dispatch_batch_wait_s` for more once its first one arrived
+    # (never when every prefetched message is already in hand).
+    dispatch_batch_max: int = Field(100, ge=1, le=1000)
+    dispatch_batch_wait_s: float = Field(0.005, ge=0)
+    dispatch_batches_in_flight: int = Field(4, ge=1, le=100)
+    # Connections kept to the sandbox platform per worker process (calls beyond wait for one).
+    http_connections: int = Field(16, ge=1, le=1000)
+    # The scheduler's gauges (queue depth, consumers, overdue counts) at most this often.
+    gauges_every_s: float = Field(1.0, gt=0)
     refresh_poll_s: float = Field(60.0, gt=0)
     refresh_ahead_s: float = Field(900.0, ge=0)
     poller_poll_s: float = Field(5.0, gt=0)

@@ -8,23 +8,41 @@ transaction, so each command runs as
   tx2  lock again, record the outcome on the attempt, move the state machine, emit events.
 A redelivered command whose attempt is still `started` (the worker died mid-call) and every
 `unknown` publication are reconciled (`connector.find_existing`) before any new post.
+
+Micro-batches: the bus calls the handler once per message; the handler queues its command
+and awaits a future. A flusher per process takes what is queued (up to `dispatch_batch_max`,
+waiting at most `dispatch_batch_wait_s` after the first, and not at all once every message
+the prefetch allows is in hand; at most `dispatch_batches_in_flight` batches overlap, so
+under load the batches grow instead of their number) and runs the batch: one tx1 for all (one locking SELECT, one
+multi-row INSERT of attempts), the calls concurrently, one tx2 for all (one locking SELECT,
+one UPDATE ... FROM unnest() per table, one multi-row outbox insert). Each future resolves
+after its tx2 committed, so the bus acks per message and only then; a failed tx2 fails every
+message of the batch, whose redeliveries find their `started` attempts and reconcile. When a
+batch transaction fails it is retried item by item, so one bad row cannot hold the others.
+Within a process one publication is never in two batches at once (a duplicate command waits).
+Batches overlap: the next batch's tx1 runs while the previous one's calls are in flight.
+SQLAlchemy Core throughout (no ORM identity map or flush on this path); snapshots (immutable
+approved content) and decrypted credentials are cached by id / ciphertext.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import socket
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
-from sqlalchemy import insert, select, update
+from sqlalchemy import exists, insert, select, text
 
 from services.publisher.bootstrap import connectors, credential_box
 from services.publisher.config import publisher_config
@@ -65,8 +83,57 @@ from services.publisher.repository import (
 from services.publisher.tables import Account, ApprovedSnapshot, Attempt, Publication
 from shared.bus import Delivery, PoisonMessage, Subscription
 from shared.checkpoints import DEFAULT_CHECKPOINTS, checkpoint_due_at
-from shared.events import CloudEvent
+from shared.db import utcnow
+from shared.events import CloudEvent, new_event
 from shared.service import ServiceContext
+
+log = logging.getLogger("mediaops.publisher.dispatch")
+
+P = Publication.__table__
+A = Account.__table__
+S = ApprovedSnapshot.__table__
+T = Attempt.__table__
+
+# What the state machine glue reads of a publication, and what tx1/tx2 may write back.
+PUB_COLUMNS = (
+    "id",
+    "workspace_id",
+    "item_id",
+    "variant_id",
+    "account_id",
+    "channel",
+    "snapshot_id",
+    "status",
+    "attempts",
+    "scheduled_at",
+    "next_attempt_at",
+    "due_at",
+    "cancel_requested",
+    "waiting_reauth",
+    "external_id",
+    "url",
+    "published_at",
+    "last_error",
+    "claimed_at",
+    "next_stats_at",
+)
+MUTABLE = (
+    ("status", "text"),
+    ("attempts", "int"),
+    ("scheduled_at", "timestamptz"),
+    ("next_attempt_at", "timestamptz"),
+    ("due_at", "timestamptz"),
+    ("cancel_requested", "bool"),
+    ("waiting_reauth", "bool"),
+    ("external_id", "text"),
+    ("url", "text"),
+    ("published_at", "timestamptz"),
+    ("last_error", "text"),
+    ("claimed_at", "timestamptz"),
+    ("next_stats_at", "timestamptz"),
+)
+SNAPSHOT_COLUMNS = ("id", "title", "format", "pillar", "topic_id", "campaign_id", "variants")
+CACHE_SIZE = 4096
 
 ATTEMPTS = Counter(
     "mediaops_publisher_attempts_total",
@@ -89,6 +156,34 @@ class Work:
     account: Any
     rate_per_s: float | None
     snapshot: Any = None
+    workspace_id: str = ""
+
+
+@dataclass
+class Command:
+    """One dispatch command waiting for its batch; `future` resolves once tx2 committed."""
+
+    event: CloudEvent
+    publication_id: uuid.UUID
+    claim: int
+    maybe_started: bool
+    future: asyncio.Future[None]
+
+
+def _pub(row: Any) -> SimpleNamespace:
+    """A publication row as a mutable object the state machine glue can read and write."""
+    return SimpleNamespace(**{c: getattr(row, c) for c in PUB_COLUMNS})
+
+
+def _mutable(pub: SimpleNamespace) -> tuple[Any, ...]:
+    return tuple(getattr(pub, c) for c, _ in MUTABLE)
+
+
+class _Lru(OrderedDict[Any, Any]):
+    def put(self, key: Any, value: Any) -> None:
+        self[key] = value
+        if len(self) > CACHE_SIZE:
+            self.popitem(last=False)
 
 
 class Dispatcher:
@@ -107,8 +202,21 @@ class Dispatcher:
             }
         )
         self._account_slots: dict[str, asyncio.Semaphore] = {}
+        self.schema = ctx.spec.schema
+        self.batch_max = self.cfg.dispatch_batch_max
+        self.batch_wait_s = self.cfg.dispatch_batch_wait_s
+        self.max_batches = self.cfg.dispatch_batches_in_flight
+        self.prefetch = max(1, int(ctx.settings.prefetch))
+        self._pending: list[Command] = []
+        self._in_batches = 0  # commands taken by batches that have not finished
+        self._wake: asyncio.Event | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._batches: set[asyncio.Task[None]] = set()
+        self._busy: dict[uuid.UUID, asyncio.Event] = {}
+        self._snapshots = _Lru()
+        self._credentials = _Lru()
 
-    # -- entry point ------------------------------------------------------------------------
+    # -- entry point (one per message) ---------------------------------------------------
     async def __call__(self, delivery: Delivery) -> None:
         try:
             event = CloudEvent.model_validate_json(delivery.body)
@@ -118,88 +226,283 @@ class Dispatcher:
             raise PoisonMessage(f"not a dispatch command: {exc!r}"[:300]) from exc
         # Only a redelivery can find an attempt this claim already started.
         maybe_started = delivery.redelivered or delivery.attempt > 1
-        work = await self._begin(event, publication_id, claim, maybe_started)
-        if work is None:
+        # One publication is never in two batches of this process at once.
+        while (busy := self._busy.get(publication_id)) is not None:
+            await busy.wait()
+        done = self._busy[publication_id] = asyncio.Event()
+        try:
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._pending.append(Command(event, publication_id, claim, maybe_started, future))
+            self._kick()
+            await asyncio.shield(future)
+        finally:
+            del self._busy[publication_id]
+            done.set()
+
+    def _kick(self) -> None:
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_loop(), name="dispatch-flusher")
+        self._wake.set()
+
+    async def _flush_loop(self) -> None:
+        assert self._wake is not None
+        wake = self._wake
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._pending:
+                wake.clear()
+                await wake.wait()
+            deadline = loop.time() + self.batch_wait_s
+            while (
+                len(self._pending) < self.batch_max
+                and len(self._pending) + self._in_batches < self.prefetch
+            ):
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                wake.clear()
+                try:
+                    await asyncio.wait_for(wake.wait(), remaining)
+                except TimeoutError:
+                    break
+            # Bounded overlap: while enough batches are in flight, more commands pile up
+            # into the next one (batches grow with the load instead of their number).
+            while len(self._batches) >= self.max_batches:
+                wake.clear()
+                await wake.wait()
+            batch = self._pending[: self.batch_max]
+            del self._pending[: self.batch_max]
+            self._in_batches += len(batch)
+            task = asyncio.create_task(self._run_batch(batch))
+            self._batches.add(task)
+            task.add_done_callback(self._batch_done)
+
+    def _batch_done(self, task: asyncio.Task[None]) -> None:
+        self._batches.discard(task)
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _run_batch(self, batch: list[Command]) -> None:
+        try:
+            works = await self._begin_all(batch)
+            todo: list[tuple[Command, Work]] = []
+            for cmd, work in zip(batch, works, strict=True):
+                if isinstance(work, BaseException):
+                    _fail(cmd, work)
+                elif work is None:
+                    _done(cmd)  # terminal, stale or cancelled: tx1 committed, ack now
+                else:
+                    todo.append((cmd, work))
+            if not todo:
+                return
+            results = await asyncio.gather(*(self._call(w) for _, w in todo))
+            await self._finish_all(todo, results)
+        except BaseException as exc:  # never leave a handler waiting
+            for cmd in batch:
+                _fail(cmd, exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            self._in_batches -= len(batch)
+
+    async def _begin_all(self, batch: list[Command]) -> list[Work | BaseException | None]:
+        try:
+            return list(await self._begin(batch))
+        except Exception as exc:
+            if len(batch) == 1:
+                return [exc]
+            log.warning("tx1 of a batch of %d failed (%r); one by one", len(batch), exc)
+        out: list[Work | BaseException | None] = []
+        for cmd in batch:
+            try:
+                out.extend(await self._begin([cmd]))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    async def _finish_all(
+        self,
+        todo: list[tuple[Command, Work]],
+        results: list[tuple[Published | None, BaseException | None, float]],
+    ) -> None:
+        try:
+            await self._finish([w for _, w in todo], results)
+        except Exception as exc:
+            if len(todo) == 1:
+                _fail(todo[0][0], exc)
+                return
+            log.warning("tx2 of a batch of %d failed (%r); one by one", len(todo), exc)
+            for (cmd, work), result in zip(todo, results, strict=True):
+                try:
+                    await self._finish([work], [result])
+                except Exception as one:
+                    _fail(cmd, one)
+                else:
+                    _done(cmd)
             return
-        outcome, error, latency_ms = await self._call(work)
-        await self._finish(event, work, outcome, error, latency_ms)
+        for cmd, _ in todo:
+            _done(cmd)
 
     # -- tx1 ---------------------------------------------------------------------------------
-    async def _begin(
+    async def begin_one(
         self, event: CloudEvent, publication_id: uuid.UUID, claim: int, maybe_started: bool = True
     ) -> Work | None:
+        """tx1 for one command (tests drive a single dispatch by hand with this)."""
+        future = asyncio.get_running_loop().create_future()
+        cmd = Command(event, publication_id, claim, maybe_started, future)
+        return (await self._begin([cmd]))[0]
+
+    async def _begin(self, batch: list[Command]) -> list[Work | None]:
         ctx = self.ctx
         now = ctx.clock()
+        ids = sorted({c.publication_id for c in batch})
+        open_attempt = exists().where(
+            T.c.publication_id == P.c.id, T.c.number == P.c.attempts, T.c.status == "started"
+        )
+        stmt = (
+            select(
+                *(P.c[c] for c in PUB_COLUMNS),
+                A.c.name.label("account_name"),
+                A.c.settings.label("account_settings"),
+                A.c.credentials_enc,
+                open_attempt.label("open_attempt"),
+            )
+            .join(A, A.c.id == P.c.account_id)
+            .where(P.c.id.in_(ids))
+            .order_by(P.c.id)
+            .with_for_update(of=P)
+        )
+        out: list[Work | None] = []
         async with ctx.db.session() as s, s.begin():
-            found = (
-                await s.execute(
-                    select(Publication, Account, ApprovedSnapshot)
-                    .join(Account, Account.id == Publication.account_id)
-                    .join(ApprovedSnapshot, ApprovedSnapshot.id == Publication.snapshot_id)
-                    .where(
-                        Publication.id == publication_id,
-                        Publication.workspace_id == event.workspaceid,
-                    )
-                    .with_for_update(of=Publication)
-                )
-            ).first()
-            row, account, snap = found if found is not None else (None, None, None)
-            if row is None or claim != row.attempts:
-                return None  # unknown or stale command (a newer claim exists)
-            if row.status == PublicationStatus.DISPATCHING.value:
-                open_attempt = maybe_started and await s.scalar(
-                    select(Attempt.id).where(
-                        Attempt.publication_id == row.id,
-                        Attempt.number == row.attempts,
-                        Attempt.status == "started",
-                    )
-                )
-                if open_attempt:
-                    kind = "reconcile"  # redelivered after a worker died mid-call
-                elif row.cancel_requested:
-                    # Nothing left yet: honour the cancel before any call.
-                    apply_state(row, mark_failed(to_state(row), "cancelled before dispatch"))
-                    await ctx.outbox.emit(
-                        s,
-                        CANCELLED,
-                        ref_payload(row, "cancelled before dispatch"),
-                        workspace_id=row.workspace_id,
-                        subject=str(row.id),
-                    )
-                    return None
+            rows = {r.id: r for r in (await s.execute(stmt)).all()}
+            await self._load_snapshots(s, {r.snapshot_id for r in rows.values()})
+            attempts: list[dict[str, Any]] = []
+            cancelled: list[SimpleNamespace] = []
+            events: list[CloudEvent] = []
+            for cmd in batch:
+                row = rows.get(cmd.publication_id)
+                if (
+                    row is None
+                    or row.workspace_id != cmd.event.workspaceid
+                    or cmd.claim != row.attempts
+                ):
+                    out.append(None)  # unknown or stale command (a newer claim exists)
+                    continue
+                if row.status == PublicationStatus.DISPATCHING.value:
+                    if cmd.maybe_started and row.open_attempt:
+                        kind = "reconcile"  # redelivered after a worker died mid-call
+                    elif row.cancel_requested:
+                        # Nothing left yet: honour the cancel before any call.
+                        pub = _pub(row)
+                        apply_state(pub, mark_failed(to_state(pub), "cancelled before dispatch"))
+                        cancelled.append(pub)
+                        events.append(
+                            self._event(
+                                pub, CANCELLED, ref_payload(pub, "cancelled before dispatch")
+                            )
+                        )
+                        out.append(None)
+                        continue
+                    else:
+                        kind = "publish"
+                elif row.status == PublicationStatus.UNKNOWN.value:
+                    kind = "reconcile"
                 else:
-                    kind = "publish"
-            elif row.status == PublicationStatus.UNKNOWN.value:
-                kind = "reconcile"
-            else:
-                return None  # terminal, or back to scheduled: nothing to do
-            assert account is not None and snap is not None
-            attempt_id = uuid.uuid4()
-            await s.execute(
-                insert(Attempt).values(
-                    id=attempt_id,
-                    publication_id=row.id,
-                    number=row.attempts,
-                    kind=kind,
-                    started_at=now,
-                    worker_id=self.worker_id,
-                    request_id=event.requestid or event.id,
-                    status="started",
+                    out.append(None)  # terminal, or back to scheduled: nothing to do
+                    continue
+                attempt_id = uuid.uuid4()
+                attempts.append(
+                    {
+                        "id": attempt_id,
+                        "publication_id": row.id,
+                        "number": row.attempts,
+                        "kind": kind,
+                        "started_at": now,
+                        "worker_id": self.worker_id,
+                        "request_id": cmd.event.requestid or cmd.event.id,
+                        "status": "started",
+                    }
                 )
-            )
-            credentials = credential_box(ctx).decrypt(account.credentials_enc)
-            rate = (account.settings or {}).get("rate_per_minute")
-            return Work(
-                publication_id=row.id,
-                attempt_id=attempt_id,
-                kind=kind,
-                channel=row.channel,
-                account_key=str(account.id),
-                post=build_post(row, snap),
-                account=connector_account(account, credentials),
-                rate_per_s=float(rate) / 60.0 if rate else None,
-                snapshot=snap,
-            )
+                snap = self._snapshots[row.snapshot_id]
+                settings = row.account_settings or {}
+                rate = settings.get("rate_per_minute")
+                account = SimpleNamespace(
+                    id=row.account_id,
+                    channel=row.channel,
+                    name=row.account_name,
+                    settings=settings,
+                )
+                out.append(
+                    Work(
+                        publication_id=row.id,
+                        attempt_id=attempt_id,
+                        kind=kind,
+                        channel=row.channel,
+                        account_key=str(row.account_id),
+                        post=build_post(row, snap),  # type: ignore[arg-type]
+                        account=connector_account(
+                            account,  # type: ignore[arg-type]
+                            self._decrypt(row.credentials_enc),
+                        ),
+                        rate_per_s=float(rate) / 60.0 if rate else None,
+                        snapshot=snap,
+                        workspace_id=row.workspace_id,
+                    )
+                )
+            if attempts:
+                await s.execute(insert(T), attempts)
+            if cancelled:
+                await self._write_publications(s, cancelled)
+            await ctx.outbox.add(s, events)
+        return out
+
+    async def _load_snapshots(self, s: Any, ids: set[uuid.UUID]) -> None:
+        missing = [i for i in ids if i not in self._snapshots]
+        if missing:
+            stmt = select(*(S.c[c] for c in SNAPSHOT_COLUMNS)).where(S.c.id.in_(missing))
+            for r in (await s.execute(stmt)).all():
+                # Approved content is immutable per id (only `superseded_at` moves, unused here).
+                self._snapshots.put(r.id, SimpleNamespace(**r._mapping))
+        for i in ids:
+            self._snapshots.move_to_end(i)
+
+    def _decrypt(self, token: bytes | None) -> dict[str, Any]:
+        key = bytes(token) if token is not None else b""
+        creds = self._credentials.get(key)
+        if creds is None:
+            creds = credential_box(self.ctx).decrypt(token)
+            self._credentials.put(key, creds)
+        return dict(creds)
+
+    def _event(self, pub: Any, type_: str, data: Any, subject: str | None = None) -> CloudEvent:
+        return new_event(
+            type_,
+            data,
+            workspace_id=pub.workspace_id,
+            source=self.ctx.outbox.source,
+            subject=subject or str(pub.id),
+        )
+
+    async def _write_publications(self, s: Any, pubs: list[SimpleNamespace]) -> None:
+        """One UPDATE ... FROM unnest(...) for every changed publication of a batch."""
+        if not pubs:
+            return
+        cols = ", ".join(c for c, _ in MUTABLE)
+        arrays = ", ".join(f"CAST(:{c} AS {t}[])" for c, t in MUTABLE)
+        sets = ", ".join(f"{c} = v.{c}" for c, _ in MUTABLE)
+        params: dict[str, Any] = {c: [getattr(p, c) for p in pubs] for c, _ in MUTABLE}
+        params["ids"] = [p.id for p in pubs]
+        params["now"] = utcnow()
+        await s.execute(
+            text(
+                f'UPDATE "{self.schema}".publications p SET {sets}, updated_at = :now '
+                f"FROM unnest(CAST(:ids AS uuid[]), {arrays}) AS v(id, {cols}) "
+                f"WHERE p.id = v.id"
+            ),
+            params,
+        )
 
     # -- the call, outside any transaction -----------------------------------------------------
     async def _call(self, work: Work) -> tuple[Published | None, BaseException | None, float]:
@@ -242,43 +545,94 @@ class Dispatcher:
     # -- tx2 ---------------------------------------------------------------------------------
     async def _finish(
         self,
-        event: CloudEvent,
-        work: Work,
-        result: Published | None,
-        error: BaseException | None,
-        latency_ms: float,
+        works: list[Work],
+        results: list[tuple[Published | None, BaseException | None, float]],
     ) -> None:
         ctx = self.ctx
         now = ctx.clock()
         async with ctx.db.session() as s, s.begin():
-            row = await s.scalar(
-                select(Publication).where(Publication.id == work.publication_id).with_for_update()
+            stmt = (
+                select(*(P.c[c] for c in PUB_COLUMNS))
+                .where(P.c.id.in_(sorted({w.publication_id for w in works})))
+                .order_by(P.c.id)
+                .with_for_update()
             )
-            assert row is not None
-            emit = _Emitter(ctx, s, row, work.snapshot)
-            if work.kind == "publish":
-                status = await self._after_publish(s, row, result, error, now, emit)
-            else:
-                status = await self._after_reconcile(row, result, error, now, emit)
-            await s.execute(
-                update(Attempt)
-                .where(Attempt.id == work.attempt_id)
-                .values(
-                    finished_at=now,
-                    latency_ms=round(latency_ms, 3),
-                    error=None if error is None else f"{type(error).__name__}: {error}"[:2000],
-                    status=status,
+            pubs = {r.id: _pub(r) for r in (await s.execute(stmt)).all()}
+            before = {pid: _mutable(p) for pid, p in pubs.items()}
+            events: list[CloudEvent] = []
+            reauth: dict[uuid.UUID, str] = {}
+            outcomes: list[dict[str, Any]] = []
+            for work, (result, error, latency_ms) in zip(works, results, strict=True):
+                row = pubs[work.publication_id]
+                emit = _Emitter(self, row, work.snapshot, events)
+                if work.kind == "publish":
+                    status = self._after_publish(row, result, error, now, emit, reauth)
+                else:
+                    status = self._after_reconcile(row, result, error, now, emit)
+                outcomes.append(
+                    {
+                        "id": work.attempt_id,
+                        "latency_ms": round(latency_ms, 3),
+                        "error": None
+                        if error is None
+                        else f"{type(error).__name__}: {error}"[:2000],
+                        "status": status,
+                    }
                 )
+            changed = [p for pid, p in pubs.items() if _mutable(p) != before[pid]]
+            await self._write_publications(s, changed)
+            await s.execute(
+                text(
+                    f'UPDATE "{self.schema}".attempts t SET finished_at = :now, '
+                    f"latency_ms = v.latency_ms, error = v.error, status = v.status "
+                    f"FROM unnest(CAST(:ids AS uuid[]), CAST(:lat AS float8[]), "
+                    f"CAST(:err AS text[]), CAST(:st AS text[])) AS v(id, latency_ms, error, status) "
+                    f"WHERE t.id = v.id"
+                ),
+                {
+                    "now": now,
+                    "ids": [o["id"] for o in outcomes],
+                    "lat": [o["latency_ms"] for o in outcomes],
+                    "err": [o["error"] for o in outcomes],
+                    "st": [o["status"] for o in outcomes],
+                },
             )
+            for account_id in sorted(reauth):
+                flagged = (
+                    await s.execute(
+                        text(
+                            f"UPDATE \"{self.schema}\".accounts SET status = 'needs_reauth', "
+                            f"status_reason = :reason, updated_at = :now "
+                            f"WHERE id = :id AND status = 'active' "
+                            f"RETURNING id, channel, workspace_id"
+                        ),
+                        {"id": account_id, "reason": reauth[account_id][:500], "now": utcnow()},
+                    )
+                ).first()
+                if flagged is not None:
+                    events.append(
+                        new_event(
+                            NEEDS_REAUTH,
+                            {
+                                "account_id": str(flagged.id),
+                                "channel": flagged.channel,
+                                "reason": reauth[account_id][:500],
+                            },
+                            workspace_id=flagged.workspace_id,
+                            source=ctx.outbox.source,
+                            subject=str(flagged.id),
+                        )
+                    )
+            await ctx.outbox.add(s, events)
 
-    async def _after_publish(
+    def _after_publish(
         self,
-        s: Any,
-        row: Publication,
+        row: Any,
         result: Published | None,
         error: BaseException | None,
         now: datetime,
         emit: _Emitter,
+        reauth: dict[uuid.UUID, str],
     ) -> str:
         state = to_state(row)
         if result is not None:
@@ -296,18 +650,16 @@ class Dispatcher:
                 # The claim was reaped meanwhile; the post is out all the same.
                 apply_state(
                     row,
-                    replace(
-                        mark_published(
-                            replace(state, status=PublicationStatus.DISPATCHING),
-                            external_id=result.external_id,
-                            url=result.url,
-                            published_at=result.published_at,
-                        )
+                    mark_published(
+                        replace(state, status=PublicationStatus.DISPATCHING),
+                        external_id=result.external_id,
+                        url=result.url,
+                        published_at=result.published_at,
                     ),
                 )
             else:
                 return "published"
-            await self._published(s, row, emit)
+            self._published(row, emit)
             return "published"
         assert error is not None
         if row.status != "dispatching":
@@ -320,38 +672,27 @@ class Dispatcher:
                 row, retry_later(state, now + timedelta(seconds=decision.delay_s), decision.reason)
             )
             if row.status == "cancelled":
-                await emit(CANCELLED, ref_payload(row, "cancelled during a retry"))
+                emit(CANCELLED, ref_payload(row, "cancelled during a retry"))
             return "retry"
         if decision.action is Action.FAIL:
             apply_state(row, mark_failed(state, decision.reason))
-            await self._failed_or_cancelled(row, decision.reason, emit)
+            self._failed_or_cancelled(row, decision.reason, emit)
             return "failed"
         if decision.action is Action.REAUTH:
             apply_state(row, hold_for_reauth(state, decision.reason))
-            account = await s.get(Account, row.account_id, with_for_update=True)
-            if account is not None and account.status == "active":
-                account.status, account.status_reason = "needs_reauth", decision.reason[:500]
-                await emit(
-                    NEEDS_REAUTH,
-                    {
-                        "account_id": str(account.id),
-                        "channel": account.channel,
-                        "reason": decision.reason[:500],
-                    },
-                    subject=str(account.id),
-                )
+            reauth.setdefault(row.account_id, decision.reason)
             if row.status == "cancelled":
-                await emit(CANCELLED, ref_payload(row, "cancelled while waiting for re-auth"))
+                emit(CANCELLED, ref_payload(row, "cancelled while waiting for re-auth"))
             return "reauth"
         # RECONCILE: the request may have left. Look it up later, never blind-retry.
         apply_state(row, mark_unknown(state, decision.reason))
         row.due_at = now + timedelta(seconds=self.cfg.reconcile_delay_s)
-        await emit(UNKNOWN, ref_payload(row, decision.reason[:500]))
+        emit(UNKNOWN, ref_payload(row, decision.reason[:500]))
         return "unknown"
 
-    async def _after_reconcile(
+    def _after_reconcile(
         self,
-        row: Publication,
+        row: Any,
         found: Published | None,
         error: BaseException | None,
         now: datetime,
@@ -377,23 +718,23 @@ class Dispatcher:
                     published_at=found.published_at,
                 ),
             )
-            await self._published(None, row, emit)
+            self._published(row, emit)
             return "found"
         decision = after_reconcile_missing(row.attempts, self.policy, self.rng)
         if decision.action is Action.RETRY:
             apply_state(row, reconciled_missing(state, now + timedelta(seconds=decision.delay_s)))
             if row.status == "cancelled":
-                await emit(CANCELLED, ref_payload(row, "cancelled; the post was never made"))
+                emit(CANCELLED, ref_payload(row, "cancelled; the post was never made"))
             return "missing"
         apply_state(row, mark_failed(state, decision.reason))
-        await self._failed_or_cancelled(row, decision.reason, emit)
+        self._failed_or_cancelled(row, decision.reason, emit)
         return "missing"
 
-    async def _failed_or_cancelled(self, row: Publication, reason: str, emit: _Emitter) -> None:
+    def _failed_or_cancelled(self, row: Any, reason: str, emit: _Emitter) -> None:
         if row.status == "cancelled":
-            await emit(CANCELLED, ref_payload(row, reason[:500]))
+            emit(CANCELLED, ref_payload(row, reason[:500]))
         else:
-            await emit(
+            emit(
                 FAILED,
                 {
                     "publication_id": str(row.id),
@@ -405,28 +746,35 @@ class Dispatcher:
                 },
             )
 
-    async def _published(self, s: Any, row: Publication, emit: _Emitter) -> None:
-        snap = emit.snapshot or await emit.session.get(ApprovedSnapshot, row.snapshot_id)
+    def _published(self, row: Any, emit: _Emitter) -> None:
+        snap = emit.snapshot
         assert snap is not None and row.published_at is not None
         first = DEFAULT_CHECKPOINTS[0]
         row.next_stats_at = checkpoint_due_at(row.published_at, first, self.ctx.settings.time_scale)
-        await emit(PUBLISHED, published_payload(row, snap))
+        emit(PUBLISHED, published_payload(row, snap))
 
 
 class _Emitter:
-    def __init__(
-        self, ctx: ServiceContext, session: Any, row: Publication, snapshot: Any = None
-    ) -> None:
-        self.ctx, self.session, self.row, self.snapshot = ctx, session, row, snapshot
+    """Collects a row's events for the batch's single outbox insert."""
 
-    async def __call__(self, type_: str, data: Any, subject: str | None = None) -> None:
-        await self.ctx.outbox.emit(
-            self.session,
-            type_,
-            data,
-            workspace_id=self.row.workspace_id,
-            subject=subject or str(self.row.id),
-        )
+    def __init__(
+        self, dispatcher: Dispatcher, row: Any, snapshot: Any, events: list[CloudEvent]
+    ) -> None:
+        self.dispatcher, self.row, self.snapshot, self.events = dispatcher, row, snapshot, events
+
+    def __call__(self, type_: str, data: Any, subject: str | None = None) -> None:
+        self.events.append(self.dispatcher._event(self.row, type_, data, subject))
+
+
+def _done(cmd: Command) -> None:
+    if not cmd.future.done():
+        cmd.future.set_result(None)
+
+
+def _fail(cmd: Command, exc: BaseException) -> None:
+    if not cmd.future.done():
+        cmd.future.set_exception(exc)
+        cmd.future.exception()  # retrieved: a handler that went away must not warn
 
 
 def dispatch_subscription(ctx: ServiceContext) -> list[Subscription]:

@@ -272,16 +272,18 @@ async def run_scheduler(ctx: ServiceContext) -> None:
 async def run_maintenance(ctx: ServiceContext) -> None:
     """Reaper, overdue alarms, reconciliation dispatch, gauges; token refresh less often."""
     cfg = publisher_config(ctx)
-    last_refresh = -1e9
+    last_refresh = last_gauges = -1e9
     loop = asyncio.get_running_loop()
     while True:
         await reap_stale(ctx)
         await dispatch_reconciliations(ctx)
         await flag_overdue(ctx)
-        try:
-            await queue_snapshot(ctx)
-        except Exception as exc:
-            log.debug("gauges not refreshed: %r", exc)
+        if loop.time() - last_gauges >= cfg.gauges_every_s:
+            last_gauges = loop.time()
+            try:
+                await queue_snapshot(ctx)
+            except Exception as exc:
+                log.debug("gauges not refreshed: %r", exc)
         if loop.time() - last_refresh >= cfg.refresh_poll_s:
             last_refresh = loop.time()
             await refresh_tokens(ctx)

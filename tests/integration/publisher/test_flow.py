@@ -269,7 +269,7 @@ async def test_worker_death_mid_call_is_reconciled_not_reposted(pg_url, amqp_url
                 redelivered=True,
             )
             dying = Dispatcher(ctx)
-            work = await dying._begin(
+            work = await dying.begin_one(
                 new_event(cmd["type"], cmd["data"], workspace_id="ws-a", source="/t"),
                 uuid.UUID(pub["id"]),
                 1,
