@@ -90,7 +90,11 @@ def publications(count: int, rnd: random.Random) -> list[tuple[Any, ...]]:
     return rows
 
 
-def observations(pubs: list[tuple[Any, ...]], rnd: random.Random):  # type: ignore[no-untyped-def]
+def observations(  # type: ignore[no-untyped-def]
+    pubs: list[tuple[Any, ...]], rnd: random.Random, snapshots: list[tuple[Any, ...]]
+):
+    """Each post's cumulative values at its checkpoints; the 24h / 72h ones also go to
+    `snapshots` (the diagnosis baseline, as the stats handler keeps it)."""
     for pub in pubs:
         pid, account, channel, fmt, published_at = pub[1], pub[6], pub[7], pub[10], pub[13]
         series = f"p:{pid}"
@@ -103,9 +107,13 @@ def observations(pubs: list[tuple[Any, ...]], rnd: random.Random):  # type: igno
             at = published_at + age + timedelta(seconds=rnd.randrange(600))
             if at > END:
                 break
-            for metric, final in zip(names, finals, strict=True):
-                yield (WS, series, pid, account, metric, round(final * share), at, source,
-                       name, at, None)  # fmt: skip
+            values = {m: float(round(f * share)) for m, f in zip(names, finals, strict=True)}
+            if name in ("24h", "72h"):
+                snapshots.append(
+                    (WS, pid, name, at, json.dumps(values), channel, fmt, published_at)
+                )
+            for metric, value in values.items():
+                yield (WS, series, pid, account, metric, value, at, source, name, at, None)
 
 
 def follower_rows() -> list[tuple[Any, ...]]:
@@ -164,7 +172,8 @@ async def generate(target: int, seed: int) -> dict[str, float]:
         started = time.perf_counter()
         written = 0
         chunk: list[tuple[Any, ...]] = follower_rows()
-        for row in observations(pubs, rnd):
+        snapshots: list[tuple[Any, ...]] = []
+        for row in observations(pubs, rnd, snapshots):
             chunk.append(row)
             if len(chunk) >= 200_000:
                 await conn.copy_records_to_table(
@@ -181,22 +190,11 @@ async def generate(target: int, seed: int) -> dict[str, float]:
             written += len(chunk)
         figures["observations"] = written
         figures["copy_s"] = time.perf_counter() - started
-        # Checkpoint snapshots (the diagnosis baseline), as the stats handler keeps them.
-        await conn.execute(
-            """
-            INSERT INTO metrics.checkpoint_snapshots (workspace_id, publication_id, checkpoint,
-                captured_at, values, channel, format, published_at)
-            SELECT o.workspace_id, o.publication_id, o.checkpoint, max(o.captured_at),
-                   jsonb_object_agg(o.metric, o.value), min(p.channel), min(p.format),
-                   min(p.published_at)
-            FROM metrics.observations o
-            JOIN metrics.publications p
-              ON p.workspace_id = o.workspace_id AND p.publication_id = o.publication_id
-            WHERE o.workspace_id = $1 AND o.checkpoint IN ('24h', '72h')
-            GROUP BY o.workspace_id, o.publication_id, o.checkpoint
-            """,
-            WS,
-        )
+        await conn.copy_records_to_table(
+            "checkpoint_snapshots", schema_name="metrics", records=snapshots,
+            columns=["workspace_id", "publication_id", "checkpoint", "captured_at", "values",
+                     "channel", "format", "published_at"],
+        )  # fmt: skip
         started = time.perf_counter()
         await conn.execute("SET work_mem = '256MB'")
         await conn.execute("SET maintenance_work_mem = '512MB'")

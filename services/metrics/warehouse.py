@@ -70,8 +70,18 @@ class NewObservation:
 
 
 async def driver(session: AsyncSession) -> Any:
-    """The asyncpg connection under the session (inside its transaction)."""
+    """The asyncpg connection under the session, inside the session's transaction.
+
+    SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement: until then
+    the raw connection would run in autocommit. One trivial statement through SQLAlchemy per
+    transaction makes every raw statement after it part of the request's (or message's)
+    transaction.
+    """
     conn = await session.connection()
+    marker = id(conn.get_transaction())
+    if session.info.get("metrics_raw_tx") != marker:
+        await conn.exec_driver_sql("SELECT 1")
+        session.info["metrics_raw_tx"] = marker
     raw = await conn.get_raw_connection()
     return raw.driver_connection
 

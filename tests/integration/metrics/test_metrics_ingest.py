@@ -288,3 +288,23 @@ async def test_roles_and_workspaces(metrics):
         assert (await c.get(f"/v1/publications/{pid}")).status_code == 404
         r = await c.post("/v1/points", json={"points": [point]})
         assert r.status_code == 202 and r.json()["errors"][0]["field"] == "publication_id"
+
+
+async def test_a_failed_transaction_leaves_no_observation_and_no_rollup(metrics):
+    """The warehouse writes inside the caller's transaction: a rollback takes everything."""
+    from services.metrics.warehouse import NewObservation, SeriesDims, store_observations
+
+    dims = SeriesDims("p:tx-test", "tx-test", "acc-1", "sandbox", "article")
+    point = NewObservation("p:tx-test", "reads", 3.0, T0, "api", T0)
+    async with metrics.ctx.db.session() as session:
+        async with session.begin():
+            assert await store_observations(
+                session, metrics.ws, "UTC", [point], {dims.series: dims}
+            )
+            await session.rollback()
+    for table in ("observations", "daily_rollups", "daily_totals", "latest_levels"):
+        left = await rows(
+            metrics.ctx, f"SELECT count(*) AS n FROM metrics.{table} WHERE workspace_id = :ws",
+            ws=metrics.ws,
+        )  # fmt: skip
+        assert left[0].n == 0, table
