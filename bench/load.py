@@ -41,7 +41,7 @@ def run_load(
 def _wrk(url, seconds, connections, method, headers, body) -> LoadResult:  # type: ignore[no-untyped-def]
     lua = f"""
 wrk.method = {json.dumps(method)}
-wrk.body = {json.dumps(body or "")}
+wrk.body = [==[{body or ""}]==]
 {"".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" + chr(10) for k, v in headers.items())}
 done = function(summary, latency, requests)
   io.write(string.format("JSON {{\\"p50\\": %f, \\"p99\\": %f, \\"non2xx\\": %d}}\\n",
@@ -53,12 +53,14 @@ end
         fh.write(lua)
         script = fh.name
     threads = 2 if connections >= 2 else 1
-    out = subprocess.run(
+    proc = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "-s", script, url],
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout
+    )
+    out = proc.stdout
+    if "JSON " not in out:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {out[-800:]} {proc.stderr[-800:]}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     extra = json.loads(out.split("JSON ", 1)[1].splitlines()[0])
     return LoadResult(rps, extra["p50"], extra["p99"], int(extra["non2xx"]), "wrk")

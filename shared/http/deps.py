@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -19,12 +19,14 @@ from shared.service import ServiceContext
 bearer = HTTPBearer(auto_error=False, description="A JWT from `mediaops token` or your IdP")
 
 
+# Dependencies are `async def` on purpose: FastAPI runs plain `def` ones in a thread pool,
+# a thread hop per request that measurably cut read throughput.
 def service_context(request: Request) -> ServiceContext:
     ctx: ServiceContext = request.app.state.ctx
     return ctx
 
 
-def authenticate(
+async def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
@@ -39,8 +41,8 @@ def authenticate(
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
 
-def require_roles(*roles: str) -> Callable[[Principal], Principal]:
-    def check(principal: CurrentPrincipal) -> Principal:
+def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: CurrentPrincipal) -> Principal:
         principal.require(*roles)
         return principal
 
@@ -71,8 +73,18 @@ class UnitOfWork:
         return self.ctx.clock()
 
 
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
 async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
     ctx = service_context(request)
+    if request.method in READ_METHODS:
+        # Reads run in autocommit: one round trip per query instead of BEGIN/…/COMMIT.
+        async with ctx.db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            async with AsyncSession(bind=conn, expire_on_commit=False) as session:
+                yield UnitOfWork(session=session, ctx=ctx)
+        return
     async with ctx.db.session() as session, session.begin():
         yield UnitOfWork(session=session, ctx=ctx)
 

@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Query
-from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +17,7 @@ from shared.auth import Principal
 from shared.errors import Unprocessable
 from shared.http import etag, require_roles
 from shared.http.app import PROBLEM_SCHEMA
+from shared.http.responses import json_response
 
 # Who may do what (the whole workspace reads).
 MAKER_ROLES = ("manager", "editor", "planner", "designer", "video")
@@ -34,10 +34,8 @@ WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def tagged(body: Any, version: int, status_code: int = 200) -> JSONResponse:
-    return JSONResponse(
-        jsonable_encoder(body), status_code=status_code, headers={"ETag": etag(version)}
-    )
+def tagged(body: Any, version: int, status_code: int = 200) -> Response:
+    return json_response(body, status_code=status_code, headers={"ETag": etag(version)})
 
 
 def utc(value: datetime | None) -> datetime | None:
