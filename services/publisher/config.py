@@ -39,6 +39,8 @@ class PublisherConfig(BaseSettings):
     dispatch_batches_in_flight: int = Field(4, ge=1, le=100)
     # Connections kept to the sandbox platform per worker process (calls beyond wait for one).
     http_connections: int = Field(16, ge=1, le=1000)
+    # Reaper, overdue alarms and reconciliation dispatch run this often (claims: every poll).
+    maintenance_poll_s: float = Field(1.0, gt=0)
     # The scheduler's gauges (queue depth, consumers, overdue counts) at most this often.
     gauges_every_s: float = Field(1.0, gt=0)
     refresh_poll_s: float = Field(60.0, gt=0)

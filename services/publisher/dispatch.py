@@ -42,7 +42,9 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
-from sqlalchemy import exists, insert, select, text
+from sqlalchemy import LargeBinary, String, column, select, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 
 from services.publisher.bootstrap import connectors, credential_box
 from services.publisher.config import publisher_config
@@ -355,108 +357,137 @@ class Dispatcher:
         return (await self._begin([cmd]))[0]
 
     async def _begin(self, batch: list[Command]) -> list[Work | None]:
+        """tx1 as one statement (its own transaction, no BEGIN/COMMIT round trips): lock the
+        commands' publications in id order, keep those whose claim is current, decide the
+        kind, insert their `started` attempts, return what the calls need."""
         ctx = self.ctx
         now = ctx.clock()
-        ids = sorted({c.publication_id for c in batch})
-        open_attempt = exists().where(
-            T.c.publication_id == P.c.id, T.c.number == P.c.attempts, T.c.status == "started"
-        )
-        stmt = (
-            select(
-                *(P.c[c] for c in PUB_COLUMNS),
-                A.c.name.label("account_name"),
-                A.c.settings.label("account_settings"),
-                A.c.credentials_enc,
-                open_attempt.label("open_attempt"),
-            )
-            .join(A, A.c.id == P.c.account_id)
-            .where(P.c.id.in_(ids))
-            .order_by(P.c.id)
-            .with_for_update(of=P)
-        )
+        attempt_ids = [uuid.uuid4() for _ in batch]
+        params = {
+            "ids": [c.publication_id for c in batch],
+            "claims": [c.claim for c in batch],
+            "maybe": [c.maybe_started for c in batch],
+            "ws": [c.event.workspaceid for c in batch],
+            "req": [c.event.requestid or c.event.id for c in batch],
+            "aids": attempt_ids,
+            "now": now,
+            "worker": self.worker_id,
+        }
+        async with ctx.db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            found = {r.id: r for r in (await conn.execute(self._claim_stmt, params)).all()}
+            await self._load_snapshots(conn, {r.snapshot_id for r in found.values()})
+        cancels = [r for r in found.values() if r.kind == "cancel"]
+        if cancels:
+            await self._cancel_before_dispatch(cancels)
         out: list[Work | None] = []
-        async with ctx.db.session() as s, s.begin():
-            rows = {r.id: r for r in (await s.execute(stmt)).all()}
-            await self._load_snapshots(s, {r.snapshot_id for r in rows.values()})
-            attempts: list[dict[str, Any]] = []
-            cancelled: list[SimpleNamespace] = []
-            events: list[CloudEvent] = []
-            for cmd in batch:
-                row = rows.get(cmd.publication_id)
-                if (
-                    row is None
-                    or row.workspace_id != cmd.event.workspaceid
-                    or cmd.claim != row.attempts
-                ):
-                    out.append(None)  # unknown or stale command (a newer claim exists)
-                    continue
-                if row.status == PublicationStatus.DISPATCHING.value:
-                    if cmd.maybe_started and row.open_attempt:
-                        kind = "reconcile"  # redelivered after a worker died mid-call
-                    elif row.cancel_requested:
-                        # Nothing left yet: honour the cancel before any call.
-                        pub = _pub(row)
-                        apply_state(pub, mark_failed(to_state(pub), "cancelled before dispatch"))
-                        cancelled.append(pub)
-                        events.append(
-                            self._event(
-                                pub, CANCELLED, ref_payload(pub, "cancelled before dispatch")
-                            )
-                        )
-                        out.append(None)
-                        continue
-                    else:
-                        kind = "publish"
-                elif row.status == PublicationStatus.UNKNOWN.value:
-                    kind = "reconcile"
-                else:
-                    out.append(None)  # terminal, or back to scheduled: nothing to do
-                    continue
-                attempt_id = uuid.uuid4()
-                attempts.append(
-                    {
-                        "id": attempt_id,
-                        "publication_id": row.id,
-                        "number": row.attempts,
-                        "kind": kind,
-                        "started_at": now,
-                        "worker_id": self.worker_id,
-                        "request_id": cmd.event.requestid or cmd.event.id,
-                        "status": "started",
-                    }
-                )
-                snap = self._snapshots[row.snapshot_id]
-                settings = row.account_settings or {}
-                rate = settings.get("rate_per_minute")
-                account = SimpleNamespace(
-                    id=row.account_id,
+        for cmd in batch:
+            row = found.get(cmd.publication_id)
+            if row is None or row.kind == "cancel":
+                out.append(None)  # unknown, stale, terminal, back to scheduled, or cancelled
+                continue
+            snap = self._snapshots[row.snapshot_id]
+            settings = row.account_settings or {}
+            rate = settings.get("rate_per_minute")
+            account = SimpleNamespace(
+                id=row.account_id, channel=row.channel, name=row.account_name, settings=settings
+            )
+            out.append(
+                Work(
+                    publication_id=row.id,
+                    attempt_id=row.attempt_id,
+                    kind=row.kind,
                     channel=row.channel,
-                    name=row.account_name,
-                    settings=settings,
+                    account_key=str(row.account_id),
+                    post=build_post(row, snap),
+                    account=connector_account(account, self._decrypt(row.credentials_enc)),  # type: ignore[arg-type]
+                    rate_per_s=float(rate) / 60.0 if rate else None,
+                    snapshot=snap,
+                    workspace_id=row.workspace_id,
                 )
-                out.append(
-                    Work(
-                        publication_id=row.id,
-                        attempt_id=attempt_id,
-                        kind=kind,
-                        channel=row.channel,
-                        account_key=str(row.account_id),
-                        post=build_post(row, snap),  # type: ignore[arg-type]
-                        account=connector_account(
-                            account,  # type: ignore[arg-type]
-                            self._decrypt(row.credentials_enc),
-                        ),
-                        rate_per_s=float(rate) / 60.0 if rate else None,
-                        snapshot=snap,
-                        workspace_id=row.workspace_id,
-                    )
-                )
-            if attempts:
-                await s.execute(insert(T), attempts)
-            if cancelled:
-                await self._write_publications(s, cancelled)
-            await ctx.outbox.add(s, events)
+            )
         return out
+
+    @property
+    def _claim_stmt(self) -> Any:
+        stmt = self.__dict__.get("_claim_stmt_cache")
+        if stmt is None:
+            sch = self.schema
+            cols = ", ".join(f"p.{c}" for c in PUB_COLUMNS)
+            stmt = text(
+                f"""
+                WITH cmd AS (
+                    SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:claims AS int[]),
+                        CAST(:maybe AS bool[]), CAST(:ws AS text[]), CAST(:req AS text[]),
+                        CAST(:aids AS uuid[]))
+                    AS c(id, claim, maybe_started, workspace_id, request_id, attempt_id)
+                ),
+                p AS (
+                    SELECT {cols}, c.attempt_id, c.request_id,
+                        CASE
+                          WHEN p.status = 'unknown' THEN 'reconcile'
+                          WHEN c.maybe_started AND EXISTS (
+                              SELECT 1 FROM "{sch}".attempts t WHERE t.publication_id = p.id
+                                AND t.number = p.attempts AND t.status = 'started')
+                            THEN 'reconcile'
+                          WHEN p.cancel_requested THEN 'cancel'
+                          ELSE 'publish'
+                        END AS kind
+                    FROM "{sch}".publications p JOIN cmd c ON c.id = p.id
+                    WHERE p.workspace_id = c.workspace_id AND p.attempts = c.claim
+                      AND p.status IN ('dispatching', 'unknown')
+                    ORDER BY p.id
+                    FOR UPDATE OF p
+                ),
+                ins AS (
+                    INSERT INTO "{sch}".attempts (id, publication_id, number, kind, started_at,
+                        worker_id, request_id, status)
+                    SELECT attempt_id, id, attempts, kind, :now, :worker, request_id, 'started'
+                    FROM p WHERE kind <> 'cancel'
+                )
+                SELECT p.*, a.name AS account_name, a.settings AS account_settings,
+                       a.credentials_enc
+                FROM p JOIN "{sch}".accounts a ON a.id = p.account_id
+                """
+            ).columns(
+                *(P.c[c] for c in PUB_COLUMNS),
+                column("attempt_id", PG_UUID(as_uuid=True)),
+                column("request_id", String),
+                column("kind", String),
+                column("account_name", String),
+                column("account_settings", JSONB),
+                column("credentials_enc", LargeBinary),
+            )
+            self.__dict__["_claim_stmt_cache"] = stmt
+        return stmt
+
+    async def _cancel_before_dispatch(self, rows: list[Any]) -> None:
+        """Cancel asked before any call: nothing left, so it ends cancelled (rare path)."""
+        async with self.ctx.db.session() as s, s.begin():
+            stmt = (
+                select(*(P.c[c] for c in PUB_COLUMNS))
+                .where(P.c.id.in_(sorted(r.id for r in rows)))
+                .order_by(P.c.id)
+                .with_for_update()
+            )
+            claims = {r.id: r.attempts for r in rows}
+            pubs = []
+            events = []
+            for r in (await s.execute(stmt)).all():
+                pub = _pub(r)
+                if (
+                    pub.status != PublicationStatus.DISPATCHING.value
+                    or not pub.cancel_requested
+                    or pub.attempts != claims[pub.id]
+                ):
+                    continue  # moved on meanwhile
+                apply_state(pub, mark_failed(to_state(pub), "cancelled before dispatch"))
+                pubs.append(pub)
+                events.append(
+                    self._event(pub, CANCELLED, ref_payload(pub, "cancelled before dispatch"))
+                )
+            await self._write_publications(s, pubs)
+            await self.ctx.outbox.add(s, events)
 
     async def _load_snapshots(self, s: Any, ids: set[uuid.UUID]) -> None:
         missing = [i for i in ids if i not in self._snapshots]
@@ -485,9 +516,12 @@ class Dispatcher:
             subject=subject or str(pub.id),
         )
 
-    async def _write_publications(self, s: Any, pubs: list[SimpleNamespace]) -> None:
-        """One UPDATE ... FROM unnest(...) for every changed publication of a batch."""
-        if not pubs:
+    async def _write_publications(
+        self, s: Any, pubs: list[SimpleNamespace], outcomes: list[dict[str, Any]] | None = None
+    ) -> None:
+        """One statement for a batch: UPDATE ... FROM unnest(...) of every changed publication
+        and, when given, of every attempt's outcome (a data-modifying CTE)."""
+        if not pubs and not outcomes:
             return
         cols = ", ".join(c for c, _ in MUTABLE)
         arrays = ", ".join(f"CAST(:{c} AS {t}[])" for c, t in MUTABLE)
@@ -495,9 +529,23 @@ class Dispatcher:
         params: dict[str, Any] = {c: [getattr(p, c) for p in pubs] for c, _ in MUTABLE}
         params["ids"] = [p.id for p in pubs]
         params["now"] = utcnow()
+        attempts = ""
+        if outcomes:
+            attempts = (
+                f'WITH t AS (UPDATE "{self.schema}".attempts t SET finished_at = :finished, '
+                f"latency_ms = w.latency_ms, error = w.error, status = w.status "
+                f"FROM unnest(CAST(:a_ids AS uuid[]), CAST(:a_lat AS float8[]), "
+                f"CAST(:a_err AS text[]), CAST(:a_st AS text[])) "
+                f"AS w(id, latency_ms, error, status) WHERE t.id = w.id) "
+            )
+            params["finished"] = outcomes[0]["finished_at"]
+            params["a_ids"] = [o["id"] for o in outcomes]
+            params["a_lat"] = [o["latency_ms"] for o in outcomes]
+            params["a_err"] = [o["error"] for o in outcomes]
+            params["a_st"] = [o["status"] for o in outcomes]
         await s.execute(
             text(
-                f'UPDATE "{self.schema}".publications p SET {sets}, updated_at = :now '
+                f'{attempts}UPDATE "{self.schema}".publications p SET {sets}, updated_at = :now '
                 f"FROM unnest(CAST(:ids AS uuid[]), {arrays}) AS v(id, {cols}) "
                 f"WHERE p.id = v.id"
             ),
@@ -550,7 +598,7 @@ class Dispatcher:
     ) -> None:
         ctx = self.ctx
         now = ctx.clock()
-        async with ctx.db.session() as s, s.begin():
+        async with ctx.db.engine.begin() as s:
             stmt = (
                 select(*(P.c[c] for c in PUB_COLUMNS))
                 .where(P.c.id.in_(sorted({w.publication_id for w in works})))
@@ -572,6 +620,7 @@ class Dispatcher:
                 outcomes.append(
                     {
                         "id": work.attempt_id,
+                        "finished_at": now,
                         "latency_ms": round(latency_ms, 3),
                         "error": None
                         if error is None
@@ -580,23 +629,7 @@ class Dispatcher:
                     }
                 )
             changed = [p for pid, p in pubs.items() if _mutable(p) != before[pid]]
-            await self._write_publications(s, changed)
-            await s.execute(
-                text(
-                    f'UPDATE "{self.schema}".attempts t SET finished_at = :now, '
-                    f"latency_ms = v.latency_ms, error = v.error, status = v.status "
-                    f"FROM unnest(CAST(:ids AS uuid[]), CAST(:lat AS float8[]), "
-                    f"CAST(:err AS text[]), CAST(:st AS text[])) AS v(id, latency_ms, error, status) "
-                    f"WHERE t.id = v.id"
-                ),
-                {
-                    "now": now,
-                    "ids": [o["id"] for o in outcomes],
-                    "lat": [o["latency_ms"] for o in outcomes],
-                    "err": [o["error"] for o in outcomes],
-                    "st": [o["status"] for o in outcomes],
-                },
-            )
+            await self._write_publications(s, changed, outcomes)
             for account_id in sorted(reauth):
                 flagged = (
                     await s.execute(
@@ -623,7 +656,8 @@ class Dispatcher:
                             subject=str(flagged.id),
                         )
                     )
-            await ctx.outbox.add(s, events)
+            # The kernel's Outbox.add only calls `execute`; a Core connection serves it.
+            await ctx.outbox.add(s, events)  # type: ignore[arg-type]
 
     def _after_publish(
         self,

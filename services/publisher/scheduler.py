@@ -274,6 +274,7 @@ async def run_maintenance(ctx: ServiceContext) -> None:
     cfg = publisher_config(ctx)
     last_refresh = last_gauges = -1e9
     loop = asyncio.get_running_loop()
+    every = max(cfg.scheduler_poll_s, cfg.maintenance_poll_s)
     while True:
         await reap_stale(ctx)
         await dispatch_reconciliations(ctx)
@@ -287,4 +288,4 @@ async def run_maintenance(ctx: ServiceContext) -> None:
         if loop.time() - last_refresh >= cfg.refresh_poll_s:
             last_refresh = loop.time()
             await refresh_tokens(ctx)
-        await asyncio.sleep(cfg.scheduler_poll_s)
+        await asyncio.sleep(every)

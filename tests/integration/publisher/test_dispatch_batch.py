@@ -169,3 +169,39 @@ async def test_tx2_lost_after_the_calls_is_reconciled_on_redelivery(pg_url, make
         assert [(k.kind, k.status) for k in kinds] == [("publish", "started")] * 3 + [
             ("reconcile", "found")
         ] * 3
+
+
+async def test_needs_reauth_flags_the_account_once_per_batch(pg_url, make_runtime):
+    async with SandboxServer(auth_token="secret") as sandbox:
+        ctx, ids, commands = await setup(pg_url, make_runtime, sandbox, 3)
+        await asyncio.gather(*(Dispatcher(ctx)(delivery(commands[i])) for i in ids))
+        pubs = await rows(
+            ctx,
+            "SELECT status, waiting_reauth, attempts, account_id FROM publisher.publications"
+            " WHERE id::text = ANY(:ids)",
+            ids=ids,
+        )
+        assert {(p.status, p.waiting_reauth, p.attempts) for p in pubs} == {("scheduled", True, 1)}
+        account = (
+            await rows(
+                ctx,
+                "SELECT status, status_reason FROM publisher.accounts WHERE id = :a",
+                a=pubs[0].account_id,
+            )
+        )[0]
+        assert account.status == "needs_reauth" and "401" in account.status_reason
+        events = await rows(
+            ctx,
+            "SELECT envelope FROM publisher.outbox WHERE routing_key = :t"
+            " AND envelope->'data'->>'account_id' = :a",
+            t="mediaops.publisher.account.needs_reauth",
+            a=str(pubs[0].account_id),
+        )
+        assert len(events) == 1 and events[0].envelope["data"]["channel"] == "sandbox"
+        attempts = await rows(
+            ctx,
+            "SELECT status FROM publisher.attempts WHERE publication_id::text = ANY(:ids)",
+            ids=ids,
+        )
+        assert [a.status for a in attempts] == ["reauth"] * 3
+        assert sandbox.world.summary()["posts"] == 0

@@ -34,6 +34,7 @@ ROLES = ["api", "consumers", "relay", "publisher.scheduler", "publisher.worker"]
 def fast_config(**kw) -> PublisherConfig:  # type: ignore[no-untyped-def]
     values = {
         "scheduler_poll_s": 0.05,
+        "maintenance_poll_s": 0.05,
         "reconcile_delay_s": 0.1,
         "backoff_base_s": 0.05,
         "backoff_cap_s": 0.3,
