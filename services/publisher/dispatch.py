@@ -311,8 +311,9 @@ class Dispatcher:
 
     async def _begin_all(self, batch: list[Command]) -> list[Work | BaseException | None]:
         try:
-            return list(await self._begin(batch))
+            return await self._begin(batch)
         except Exception as exc:
+            # The claim statement failed, so nothing of this batch was committed.
             if len(batch) == 1:
                 return [exc]
             log.warning("tx1 of a batch of %d failed (%r); one by one", len(batch), exc)
@@ -354,9 +355,12 @@ class Dispatcher:
         """tx1 for one command (tests drive a single dispatch by hand with this)."""
         future = asyncio.get_running_loop().create_future()
         cmd = Command(event, publication_id, claim, maybe_started, future)
-        return (await self._begin([cmd]))[0]
+        work = (await self._begin([cmd]))[0]
+        if isinstance(work, BaseException):
+            raise work
+        return work
 
-    async def _begin(self, batch: list[Command]) -> list[Work | None]:
+    async def _begin(self, batch: list[Command]) -> list[Work | BaseException | None]:
         """tx1 as one statement (its own transaction, no BEGIN/COMMIT round trips): lock the
         commands' publications in id order, keep those whose claim is current, decide the
         kind, insert their `started` attempts, return what the calls need."""
@@ -376,37 +380,56 @@ class Dispatcher:
         async with ctx.db.engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             found = {r.id: r for r in (await conn.execute(self._claim_stmt, params)).all()}
-            await self._load_snapshots(conn, {r.snapshot_id for r in found.values()})
+        # The attempts are committed from here on: a failure below fails the commands it
+        # concerns (their redeliveries find the open attempts and reconcile), it is never
+        # retried here as if nothing had happened.
+        broken: BaseException | None = None
+        try:
+            await self._load_snapshots({r.snapshot_id for r in found.values()})
+        except Exception as exc:
+            broken = exc
         cancels = [r for r in found.values() if r.kind == "cancel"]
+        cancel_error: BaseException | None = None
         if cancels:
-            await self._cancel_before_dispatch(cancels)
-        out: list[Work | None] = []
+            try:
+                await self._cancel_before_dispatch(cancels)
+            except Exception as exc:
+                cancel_error = exc
+        out: list[Work | BaseException | None] = []
         for cmd in batch:
             row = found.get(cmd.publication_id)
-            if row is None or row.kind == "cancel":
-                out.append(None)  # unknown, stale, terminal, back to scheduled, or cancelled
-                continue
-            snap = self._snapshots[row.snapshot_id]
-            settings = row.account_settings or {}
-            rate = settings.get("rate_per_minute")
-            account = SimpleNamespace(
-                id=row.account_id, channel=row.channel, name=row.account_name, settings=settings
-            )
-            out.append(
-                Work(
-                    publication_id=row.id,
-                    attempt_id=row.attempt_id,
-                    kind=row.kind,
-                    channel=row.channel,
-                    account_key=str(row.account_id),
-                    post=build_post(row, snap),
-                    account=connector_account(account, self._decrypt(row.credentials_enc)),  # type: ignore[arg-type]
-                    rate_per_s=float(rate) / 60.0 if rate else None,
-                    snapshot=snap,
-                    workspace_id=row.workspace_id,
-                )
-            )
+            if row is None:
+                out.append(None)  # unknown, stale, terminal or back to scheduled
+            elif row.kind == "cancel":
+                out.append(cancel_error)  # None: cancelled and committed
+            elif broken is not None:
+                out.append(broken)
+            else:
+                try:
+                    out.append(self._work(row))
+                except Exception as exc:  # e.g. credentials that no key decrypts
+                    out.append(exc)
         return out
+
+    def _work(self, row: Any) -> Work:
+        snap = self._snapshots[row.snapshot_id]
+        settings = row.account_settings or {}
+        rate = settings.get("rate_per_minute")
+        account = SimpleNamespace(
+            id=row.account_id, channel=row.channel, name=row.account_name, settings=settings
+        )
+        return Work(
+            publication_id=row.id,
+            attempt_id=row.attempt_id,
+            kind=row.kind,
+            channel=row.channel,
+            account_key=str(row.account_id),
+            post=build_post(row, snap),
+            account=connector_account(account, self._decrypt(row.credentials_enc)),  # type: ignore[arg-type]
+            rate_per_s=float(rate) / 60.0 if rate else None,
+            snapshot=snap,
+            workspace_id=row.workspace_id,
+        )
 
     @property
     def _claim_stmt(self) -> Any:
@@ -489,11 +512,13 @@ class Dispatcher:
             await self._write_publications(s, pubs)
             await self.ctx.outbox.add(s, events)
 
-    async def _load_snapshots(self, s: Any, ids: set[uuid.UUID]) -> None:
+    async def _load_snapshots(self, ids: set[uuid.UUID]) -> None:
         missing = [i for i in ids if i not in self._snapshots]
         if missing:
             stmt = select(*(S.c[c] for c in SNAPSHOT_COLUMNS)).where(S.c.id.in_(missing))
-            for r in (await s.execute(stmt)).all():
+            async with self.ctx.db.engine.connect() as conn:
+                found = (await conn.execute(stmt)).all()
+            for r in found:
                 # Approved content is immutable per id (only `superseded_at` moves, unused here).
                 self._snapshots.put(r.id, SimpleNamespace(**r._mapping))
         for i in ids:

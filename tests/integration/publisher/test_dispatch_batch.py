@@ -205,3 +205,45 @@ async def test_needs_reauth_flags_the_account_once_per_batch(pg_url, make_runtim
         )
         assert [a.status for a in attempts] == ["reauth"] * 3
         assert sandbox.world.summary()["posts"] == 0
+
+
+async def test_one_undecryptable_account_fails_only_its_command(pg_url, make_runtime):
+    """Its attempt is committed by tx1 before the failure, so the command is retried through
+    reconciliation; the rest of the batch is published."""
+    async with SandboxServer() as sandbox:
+        ctx, ids, commands = await setup(pg_url, make_runtime, sandbox, 2)
+        bad_account, bad = await seed(ctx, 1)
+        assert await claim_due(ctx) == 1
+        async with ctx.db.engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE publisher.accounts SET credentials_enc = 'garbage' WHERE id = :a"),
+                {"a": bad_account},
+            )
+            cmd = (
+                await conn.execute(
+                    text(
+                        "SELECT envelope FROM publisher.outbox WHERE routing_key = :t"
+                        " AND envelope->'data'->>'publication_id' = :p"
+                    ),
+                    {"t": DISPATCH, "p": bad[0]},
+                )
+            ).scalar_one()
+        dispatcher = Dispatcher(ctx)  # one dispatcher: the three share a batch
+        results = await asyncio.gather(
+            *(dispatcher(delivery(c)) for c in [commands[ids[0]], cmd, commands[ids[1]]]),
+            return_exceptions=True,
+        )
+        assert results[0] is None and results[2] is None
+        assert "cannot be decrypted" in str(results[1])
+        assert await statuses(ctx, [*ids, *bad]) == {
+            ids[0]: "published",
+            ids[1]: "published",
+            bad[0]: "dispatching",
+        }
+        open_attempts = await rows(
+            ctx,
+            "SELECT kind, status FROM publisher.attempts WHERE publication_id::text = :p",
+            p=bad[0],
+        )
+        assert [(a.kind, a.status) for a in open_attempts] == [("publish", "started")]
+        assert sandbox.world.summary()["posts"] == 2
