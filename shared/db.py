@@ -6,10 +6,13 @@ consumer) commits, services never do.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -146,6 +149,11 @@ def asyncpg_url(url: str) -> str:
     raise ValueError(f"not a PostgreSQL URL: {url.split('@')[-1]}")
 
 
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for kind in ("json", "jsonb"):
+        await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
 def plain_url(url: str) -> str:
     """The libpq form asyncpg.connect() takes."""
     return asyncpg_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
@@ -179,10 +187,36 @@ class Database:
             echo=echo,
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        # Reads need no transaction: one round trip per query instead of BEGIN/…/COMMIT.
+        self.autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._pool_size = pool_size
+        self._connect_timeout_s = connect_timeout_s
+        self._statement_timeout_ms = statement_timeout_ms
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+
+    async def pool(self) -> asyncpg.Pool:
+        """A plain asyncpg pool for hot read paths.
+
+        Checking a connection out of SQLAlchemy's async pool measured ~300 us of CPU per
+        request here, an asyncpg pool acquire ~20 us; the hottest reads (one row by key) use
+        this pool. Writes stay on SQLAlchemy sessions (one transaction, outbox included).
+        """
+        if self._pool is None:
+            async with self._pool_lock:
+                if self._pool is None:
+                    self._pool = await asyncpg.create_pool(
+                        plain_url(self.url),
+                        min_size=1,
+                        max_size=self._pool_size,
+                        timeout=self._connect_timeout_s,
+                        command_timeout=self._statement_timeout_ms / 1000,
+                        server_settings={"statement_timeout": str(self._statement_timeout_ms)},
+                        init=_init_connection,
+                    )
+        return self._pool
 
     async def ping(self, timeout_s: float = 2.0) -> None:
-        import asyncio
-
         async def _ping() -> None:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
@@ -190,6 +224,9 @@ class Database:
         await asyncio.wait_for(_ping(), timeout_s)
 
     async def dispose(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
         await self.engine.dispose()
 
     def session(self) -> AsyncSession:

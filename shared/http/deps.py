@@ -79,11 +79,10 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
     ctx = service_context(request)
     if request.method in READ_METHODS:
-        # Reads run in autocommit: one round trip per query instead of BEGIN/…/COMMIT.
-        async with ctx.db.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            async with AsyncSession(bind=conn, expire_on_commit=False) as session:
-                yield UnitOfWork(session=session, ctx=ctx)
+        # Reads run in autocommit (one round trip per query), and the session connects only
+        # when first used, so a read served from the asyncpg pool checks out nothing here.
+        async with AsyncSession(bind=ctx.db.autocommit_engine, expire_on_commit=False) as session:
+            yield UnitOfWork(session=session, ctx=ctx)
         return
     async with ctx.db.session() as session, session.begin():
         yield UnitOfWork(session=session, ctx=ctx)

@@ -148,8 +148,8 @@ async def list_items(
 
 @router.get("/items/{item_id}", summary="One item (ETag = its version)")
 async def get_item(item_id: str, uow: Uow, principal: CurrentPrincipal) -> Any:
-    item = await repo.get_item(uow.session, principal.workspace_id, item_id)
-    return tagged(item_json(item), item.version)
+    item = await repo.read_item(uow.ctx, principal.workspace_id, item_id)
+    return tagged(item_json(item), item.version)  # type: ignore[arg-type]
 
 
 @router.patch(
