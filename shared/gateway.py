@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,6 +11,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from shared.runtime import Runtime
+
+log = logging.getLogger("mediaops.gateway")
 
 
 def create_gateway(runtime: Runtime, *, with_sandbox: bool = True) -> FastAPI:
@@ -34,8 +37,9 @@ def create_gateway(runtime: Runtime, *, with_sandbox: bool = True) -> FastAPI:
     if with_sandbox:
         try:
             from deploy.sandbox.app import create_sandbox_app
-        except ImportError:
-            pass
+        except ImportError as exc:
+            # Without it every sandbox publication fails: say so loudly.
+            log.warning("the sandbox platform is not importable; /sandbox is off: %r", exc)
         else:
             app.mount("/sandbox", create_sandbox_app())
             links["sandbox"] = {"posts": "/sandbox/v1/posts", "behaviour": "/sandbox/v1/behaviour"}

@@ -109,16 +109,26 @@ async def _variant(uow: Any, item: t.Item, variant_id: str) -> t.Variant:
 async def _upsert_draft(uow: Any, item: t.Item, channel: str, given: dict[str, Any]) -> t.Variant:
     draft = draft_variant(channel, master_of(item))
     now = uow.now()
+    notes = [n for n in draft.notes if not _overridden(n, given)]
+    link = given["link"] if "link" in given else draft.link
+    body = given["body"] if given.get("body") is not None else draft.body
+    if given.get("body") is not None:
+        # The draft's notes about the link describe the drafted text, not the caller's.
+        notes = [n for n in notes if not n.startswith("link:")]
+        required = link or item.link
+        if RULES[channel].body_required_url and required and required not in body:
+            body = f"{body.rstrip()} {required}"
+            notes.append("link: appended to your text (this platform needs a URL in the post)")
     v = t.Variant(
         workspace_id=item.workspace_id,
         item_id=item.id,
         channel=channel,
         title=given["title"] if "title" in given else draft.title,
-        body=given["body"] if given.get("body") is not None else draft.body,
+        body=body,
         hashtags=given["hashtags"] if given.get("hashtags") is not None else draft.hashtags,
         media=given["media"] if given.get("media") is not None else draft.media,
-        link=given["link"] if "link" in given else draft.link,
-        notes=[n for n in draft.notes if not _overridden(n, given)],
+        link=link,
+        notes=notes,
         version=1,
         created_at=now,
         updated_at=now,

@@ -53,6 +53,19 @@ async def test_variants_report_platform_problems_in_their_own_units(content: Con
         assert_problem(await c.get(f"{url}/{xid}"), 404)
 
 
+async def test_weibo_text_without_the_required_link_gets_it_appended(content: Content):
+    async with content.client() as c:
+        item = await create_item(c, link="https://example.com/spring")
+        r = await c.post(
+            f"/v1/items/{item['id']}/variants", json={"channel": "weibo", "body": "春季新品上市"}
+        )
+        assert r.status_code == 201, r.text
+        v = r.json()
+        assert v["body"] == "春季新品上市 https://example.com/spring"
+        assert v["problems"] == []
+        assert any("appended" in n for n in v["notes"])
+
+
 async def test_submit_lists_every_problem_and_changes_nothing(content: Content):
     async with content.client(roles="manager", sub="mia") as m:
         r = await m.put("/v1/settings", json={"require_tasks_done_before_submit": True})
