@@ -333,9 +333,6 @@ async def build(
     primary: str = "engagements",
     top_n: int = 5,
 ) -> dict[str, Any]:
-    pg = await driver(session)
-    # Short queries over indexes: compiling them (JIT) costs more than it saves.
-    await pg.execute("SET LOCAL jit = off")
     current, previous = await aggregates(session, workspace_id, window)
     posts = await report_posts(session, workspace_id, window, primary, top_n)
     goals = await report_goals(session, workspace_id, window, tz, now)

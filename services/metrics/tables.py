@@ -170,8 +170,15 @@ daily_rollups = sa.Table(
     sa.Column("value", sa.Float, nullable=False),
     sa.PrimaryKeyConstraint("workspace_id", "series", "metric", "day"),
     sa.Index("ix_daily_rollups_workspace_id_day", "workspace_id", "day"),
-    # Gauges (followers) are read per metric and day by reports.
-    sa.Index("ix_daily_rollups_workspace_id_metric_day", "workspace_id", "metric", "day"),
+    # Gauges (followers) are read per metric and day by reports. Partial: a full index on
+    # (metric, day) lured the planner away from the primary key in the rollup maintenance.
+    sa.Index(
+        "ix_daily_rollups_gauges",
+        "workspace_id",
+        "metric",
+        "day",
+        postgresql_where=sa.text("metric IN ('followers', 'completion_rate')"),
+    ),
 )
 
 # Counters summed per local day and dimension value, kept in step with `daily_rollups` (same

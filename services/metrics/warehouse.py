@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics.domain.dictionary import METRICS, MetricKind
@@ -75,12 +76,17 @@ async def driver(session: AsyncSession) -> Any:
     SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement: until then
     the raw connection would run in autocommit. One trivial statement through SQLAlchemy per
     transaction makes every raw statement after it part of the request's (or message's)
-    transaction.
+    transaction. That statement also sets, for this transaction only, what suits these short
+    indexed statements: no JIT compilation (it cost seconds on the rollup statements) and a
+    plan per execution (a generic plan of an array-driven statement may scan whole tables).
     """
     conn = await session.connection()
     marker = id(conn.get_transaction())
     if session.info.get("metrics_raw_tx") != marker:
-        await conn.exec_driver_sql("SELECT 1")
+        await conn.exec_driver_sql(
+            "SELECT set_config('jit', 'off', true), "
+            "set_config('plan_cache_mode', 'force_custom_plan', true)"
+        )
         session.info["metrics_raw_tx"] = marker
     raw = await conn.get_raw_connection()
     return raw.driver_connection
@@ -103,16 +109,40 @@ async def workspace_timezone(session: AsyncSession, workspace_id: str) -> str:
     return str(tz or DEFAULT_TIMEZONE)
 
 
+def partition_name(month: datetime) -> str:
+    return f"observations_y{month.year:04d}m{month.month:02d}"
+
+
 async def ensure_partitions(session: AsyncSession, moments: Iterable[datetime]) -> None:
+    """Make sure the monthly partitions of these moments exist.
+
+    Checked inside the caller's transaction (a catalog look-up); a missing one is created in
+    a short transaction of its own, committed at once: CREATE ... PARTITION OF locks the
+    parent exclusively until commit, which must not last as long as a request that then
+    waits for other locks (that would deadlock with concurrent batches).
+    """
     months = sorted(
         {datetime(m.astimezone(UTC).year, m.astimezone(UTC).month, 1, tzinfo=UTC) for m in moments}
     )
     if not months:
         return
     pg = await driver(session)
-    await pg.execute(
-        "SELECT metrics.ensure_observation_partition(m) FROM unnest($1::timestamptz[]) m", months
+    missing = await pg.fetch(
+        "SELECT m FROM unnest($1::timestamptz[], $2::text[]) AS t(m, name) "
+        "WHERE to_regclass('metrics.' || name) IS NULL",
+        months,
+        [partition_name(m) for m in months],
     )
+    if not missing:
+        return
+    engine = session.bind
+    assert engine is not None
+    async with engine.connect() as conn:
+        for row in missing:
+            await conn.execute(
+                text("SELECT metrics.ensure_observation_partition(:m)"), {"m": row["m"]}
+            )
+            await conn.commit()
 
 
 _LOCK_SERIES = """
@@ -193,25 +223,37 @@ def totals_upsert(source: str, workspace: str = "$1", levels: str = "$5") -> str
     """
 
 
+# Only the touched tail of each (series, metric) is read: the rows from its earliest touched
+# day on, and the closing level of the day before (index range scans on the primary key).
 _RECOMPUTE = """
 WITH aff AS (
     SELECT series, metric, min(day) AS from_day
     FROM unnest($2::text[], $3::text[], $4::date[]) AS t(series, metric, day)
     GROUP BY 1, 2
-), calc AS (
-    SELECT r.series, r.metric, r.day, a.from_day, r.value AS old,
-           CASE WHEN r.metric = ANY($5::text[]) THEN r.level
-                ELSE r.level - coalesce(lag(r.level) OVER (
-                    PARTITION BY r.series, r.metric ORDER BY r.day), 0)
+), calc AS MATERIALIZED (
+    SELECT a.series, a.metric, r.day, r.value AS old,
+           CASE WHEN a.metric = ANY($5::text[]) THEN r.level
+                ELSE r.level - coalesce(
+                    lag(r.level) OVER (PARTITION BY a.series, a.metric ORDER BY r.day),
+                    (SELECT p.level FROM metrics.daily_rollups p
+                     WHERE p.workspace_id = $1 AND p.series = a.series
+                       AND p.metric = a.metric AND p.day < a.from_day
+                     ORDER BY p.workspace_id DESC, p.series DESC, p.metric DESC, p.day DESC
+                     LIMIT 1),
+                    0)
            END AS v
-    FROM metrics.daily_rollups r
-    JOIN aff a ON a.series = r.series AND a.metric = r.metric
-    WHERE r.workspace_id = $1
+    FROM aff a
+    JOIN LATERAL (
+        SELECT day, level, value FROM metrics.daily_rollups r
+        WHERE r.workspace_id = $1 AND r.series = a.series AND r.metric = a.metric
+          AND r.day >= a.from_day
+        OFFSET 0  -- keep it a per-series probe of the primary key, not a join of everything
+    ) r ON true
 ), upd AS (
     UPDATE metrics.daily_rollups d SET value = c.v
     FROM calc c
-    WHERE d.workspace_id = $1 AND d.series = c.series AND d.metric = c.metric
-      AND d.day = c.day AND c.day >= c.from_day AND d.value IS DISTINCT FROM c.v
+    WHERE d.workspace_id = $1 AND d.series = c.series AND d.metric = c.metric AND d.day = c.day
+      AND d.value IS DISTINCT FROM c.v
     RETURNING d.day, d.metric, d.channel, d.format, d.pillar, d.campaign_id, d.account_id,
               d.value - c.old AS delta
 )
