@@ -204,7 +204,36 @@ async def seed_publisher(a: httpx.AsyncClient, ctx: Any, ws: str) -> dict[str, s
             json={"item_id": data["item_id"], "account_id": account["id"], "scheduled_at": when},
         )
     )
-    return {"account_id": account["id"], "publication_id": pub["id"], "rss": rss["id"]}
+    ids = {"account_id": account["id"], "publication_id": pub["id"], "rss": rss["id"]}
+    return ids
+
+
+async def seed_webhooks(a: httpx.AsyncClient, ctx: Any, ws: str) -> dict[str, str]:
+    """A webhook subscription and one delivery (an event fanned out to it)."""
+    from shared.bus import Delivery
+    from shared.events import new_event
+
+    sub = await created(
+        await a.post(
+            "/v1/webhooks/subscriptions",
+            json={
+                "url": "http://127.0.0.1:9/hook",
+                "event_types": ["mediaops.publisher.publication.published"],
+            },
+        )
+    )
+    from services.publisher.webhooks.delivery import fanout_subscription
+
+    data = published(str(uuid.uuid4()), datetime.now(UTC))
+    event = new_event(
+        "mediaops.publisher.publication.published", data, workspace_id=ws, source="/tests"
+    )
+    handler = fanout_subscription(ctx)[0].handler
+    await handler(
+        Delivery("webhooks", event.type, event.model_dump_json().encode(), event.id, {}, 1)
+    )
+    deliveries = (await a.get(f"/v1/webhooks/subscriptions/{sub['id']}/deliveries")).json()
+    return {"subscription_id": sub["id"], "delivery_id": deliveries["items"][0]["id"]}
 
 
 async def seed_metrics(a: httpx.AsyncClient, ctx: Any, ws: str) -> dict[str, str]:
@@ -341,7 +370,11 @@ async def snapshot(client: httpx.AsyncClient, spec: dict[str, Any], ids: dict[st
 
 
 async def check_service(service: str, pg_url: str, make_runtime: Any, tmp_path: Any) -> None:
-    settings = settings_for_tests(pg_url, MEDIAOPS_STORAGE_DIR=str(tmp_path / "assets"))
+    settings = settings_for_tests(
+        pg_url,
+        MEDIAOPS_STORAGE_DIR=str(tmp_path / "assets"),
+        MEDIAOPS_URL_ALLOW_LIST=["127.0.0.0/8"],
+    )
     extras = {
         "publisher_config": PublisherConfig(),
         "metrics_config": MetricsConfig(goal_emit_min_interval_s=0),
@@ -359,6 +392,8 @@ async def check_service(service: str, pg_url: str, make_runtime: Any, tmp_path: 
     b = client_for(app, make_token(settings, ws_b, ALL_ROLES, "mallory"))
     async with a, b:
         ids = await SEEDS[service](a, ctx, ws_a)
+        if "/v1/webhooks/subscriptions" in spec["paths"]:  # publisher's outgoing webhooks
+            ids.update(await seed_webhooks(a, ctx, ws_a))
         before = await snapshot(a, spec, ids)
         for url, (status, _text) in before.items():
             assert status == 200, f"A cannot read its own {url}: {status} {_text}"
