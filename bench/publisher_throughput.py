@@ -217,6 +217,36 @@ def limits_text(cpu: dict[str, float]) -> str:
     return f"machine {machine:.0f}% of {100 * ncpu}%; {parts}"
 
 
+def verdict(cpu: dict[str, float]) -> str:
+    """What limits the run, from the CPU figures: one process at a full core, else the
+    machine (and whose share of it), else waiting (round trips, the platform's latency)."""
+    ncpu = os.cpu_count() or 1
+    machine = cpu.get("machine (all processes)", 0.0)
+    ours = sum(v for k, v in cpu.items() if k != "machine (all processes)" and "shared" not in k)
+    top = max(
+        ((k, v) for k, v in cpu.items() if k != "machine (all processes)"),
+        key=lambda kv: kv[1],
+        default=("-", 0.0),
+    )
+    if top[1] >= 90:
+        return f"CPU of one process: {top[0]} at {top[1]:.0f}% of a core"
+    if machine >= 90 * ncpu:
+        others = max(machine - ours, 0)
+        if ours < 50:
+            return (
+                f"round trips (database, broker, platform) slowed by a saturated machine: "
+                f"{machine:.0f}% busy, this run {ours:.0f}%, other tenants {others:.0f}%"
+            )
+        return (
+            f"the machine's CPU: {machine:.0f}% busy, of which this run {ours:.0f}% "
+            f"(+ the shared RabbitMQ node) and other tenants {others:.0f}%"
+        )
+    return (
+        f"waiting, not CPU (machine {machine:.0f}%, busiest {top[0]} {top[1]:.0f}%): "
+        "round trips and the platform's latency"
+    )
+
+
 def per_post_text(per_post: dict[str, float]) -> str:
     """CPU per post by role (workers summed): the figure that does not depend on how busy
     the shared machine is, unlike posts/s."""
@@ -304,18 +334,12 @@ async def first_dispatch(db_url: str, timeout: float = 60) -> None:
         await conn.close()
 
 
-async def published_count(db_url: str) -> int:
-    import asyncpg
-
-    conn = await asyncpg.connect(db_url)
-    try:
-        return int(
-            await conn.fetchval(
-                "SELECT count(*) FROM publisher.publications WHERE status = 'published'"
-            )
+async def published_count(conn: Any) -> int:
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM publisher.publications WHERE status = 'published'"
         )
-    finally:
-        await conn.close()
+    )
 
 
 async def wait_consumers(settings_env: dict[str, str], count: int, timeout: float = 60) -> None:
@@ -398,14 +422,22 @@ async def run_once(
             profilers.append(attach_profiler(scheduler, profile / f"scheduler-{tag}.txt"))
         await first_dispatch(db_url)  # the meter leaves process start-up out
         meter.start()
-        deadline = time.monotonic() + max(120, posts / 20)
-        while await published_count(db_url) < posts:
-            if time.monotonic() > deadline:
-                raise RuntimeError("not every publication was published in time")
-            for p in stack.procs:
-                if p.poll() is not None:
-                    raise RuntimeError(f"a process exited: {p.args} {p.stderr.read()[-2000:]!r}")
-            await asyncio.sleep(0.1)
+        import asyncpg
+
+        poll = await asyncpg.connect(db_url)  # one connection for the whole wait
+        try:
+            deadline = time.monotonic() + max(120, posts / 20)
+            while await published_count(poll) < posts:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("not every publication was published in time")
+                for p in stack.procs:
+                    if p.poll() is not None:
+                        raise RuntimeError(
+                            f"a process exited: {p.args} {p.stderr.read()[-2000:]!r}"
+                        )
+                await asyncio.sleep(0.1)
+        finally:
+            await poll.close()
         cpu = await meter.stop()
         n, span = await window(db_url)
         per_post = {k: round(1000.0 * v / max(n, 1), 3) for k, v in meter.used.items()}
@@ -429,6 +461,7 @@ async def run_once(
         "duplicates": len(summary["duplicate_keys"]),
         "cpu_pct": cpu,
         "cpu_ms_per_post": per_post,
+        "limited_by": verdict(cpu),
     }
 
 
@@ -504,6 +537,7 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
             "ratio": two["posts_per_s"] / ceiling,
             "aim": ">= 0.1",
             "unit": "posts/s",
+            "limited_by": two["limited_by"],
         },
         {
             "figure": f"1 -> 4 workers x {args.slow_concurrency}, sandbox 50 ms",
@@ -512,6 +546,8 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
             "ratio": four_slow["posts_per_s"] / one_slow["posts_per_s"],
             "aim": ">= 3.5",
             "unit": "posts/s (4 vs 1)",
+            "limited_by": f"1 worker: {one_slow['limited_by']}; 4 workers: "
+            f"{four_slow['limited_by']}",
         },
     ]
     if args.json:
@@ -530,6 +566,7 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
             )
             print(f"    CPU % of one core: {limits_text(r['cpu_pct'])}")
             print(f"    CPU ms per post: {per_post_text(r['cpu_ms_per_post'])}")
+            print(f"    limited by: {r['limited_by']}")
     save_results("publisher_throughput", rows, {"runs": runs})
     return rows
 
