@@ -40,7 +40,7 @@ from services.metrics.repository import (
     post_totals,
     snapshots,
 )
-from services.metrics.warehouse import driver
+from services.metrics.warehouse import driver, read_transaction
 
 GAUGES = [n for n, d in METRICS.items() if d.kind is MetricKind.GAUGE]
 RATIOS = [n for n, d in METRICS.items() if d.kind is MetricKind.RATIO and not d.derived]
@@ -333,10 +333,11 @@ async def build(
     primary: str = "engagements",
     top_n: int = 5,
 ) -> dict[str, Any]:
-    current, previous = await aggregates(session, workspace_id, window)
-    posts = await report_posts(session, workspace_id, window, primary, top_n)
-    goals = await report_goals(session, workspace_id, window, tz, now)
-    competitors = await report_competitors(session, workspace_id, window)
+    async with read_transaction(session):
+        current, previous = await aggregates(session, workspace_id, window)
+        posts = await report_posts(session, workspace_id, window, primary, top_n)
+        goals = await report_goals(session, workspace_id, window, tz, now)
+        competitors = await report_competitors(session, workspace_id, window)
     return assemble_report(
         window,
         current,

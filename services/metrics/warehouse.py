@@ -20,7 +20,8 @@ a time-zone change and by the report benchmark).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -90,6 +91,21 @@ async def driver(session: AsyncSession) -> Any:
         session.info["metrics_raw_tx"] = marker
     raw = await conn.get_raw_connection()
     return raw.driver_connection
+
+
+@asynccontextmanager
+async def read_transaction(session: AsyncSession) -> AsyncIterator[Any]:
+    """A block of raw reads in one transaction with the same settings as `driver` gives
+    writes (no JIT, a plan per execution). GET requests run on an autocommit session, where
+    a transaction-local setting would last one statement; inside a write transaction this is
+    a savepoint."""
+    pg = await driver(session)
+    async with pg.transaction():
+        await pg.execute(
+            "SELECT set_config('jit', 'off', true), "
+            "set_config('plan_cache_mode', 'force_custom_plan', true)"
+        )
+        yield pg
 
 
 async def workspace_timezone(session: AsyncSession, workspace_id: str) -> str:

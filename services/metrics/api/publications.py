@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 from services.metrics.domain.dictionary import with_derived
 from services.metrics.reporting import diagnose_post
 from services.metrics.repository import get_publication, latest_values, snapshots
-from services.metrics.warehouse import publication_series
+from services.metrics.warehouse import publication_series, read_transaction
 from shared.errors import NotFound
 from shared.http import CurrentPrincipal, Uow
 
@@ -28,10 +28,11 @@ async def get_publication_metrics(
     if info is None:
         raise NotFound("no such publication in this workspace", field="publication_id")
     latest, observed_at = await latest_values(uow.session, ws, publication_series(publication_id))
-    history = await snapshots(uow.session, ws, publication_id)
-    findings = await diagnose_post(
-        uow.session, ws, publication_id, info.channel, info.format, info.published_at
-    )
+    async with read_transaction(uow.session):
+        history = await snapshots(uow.session, ws, publication_id)
+        findings = await diagnose_post(
+            uow.session, ws, publication_id, info.channel, info.format, info.published_at
+        )
     return {
         "publication_id": info.publication_id,
         "item_id": info.item_id,

@@ -2,13 +2,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.metrics.domain.errors import DomainError
 from shared.checkpoints import (
     DEFAULT_CHECKPOINTS,
     due_checkpoints,
     next_checkpoint_at,
     parse_checkpoints,
 )
-from services.metrics.domain.errors import DomainError
 
 PUBLISHED = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 
