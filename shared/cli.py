@@ -301,6 +301,28 @@ def asyncapi(
         typer.echo(text)
 
 
+@app.command("rabbitmq-definitions")
+def rabbitmq_definitions(
+    update: Annotated[
+        str | None,
+        typer.Option("--update", help="Rewrite the topology of this definitions file in place"),
+    ] = None,
+) -> None:
+    """RabbitMQ definitions (queues, exchanges, bindings, policies) from the code's topology."""
+    from shared.bus.definitions import topology_definitions
+
+    generated = topology_definitions(_settings())
+    if update:
+        with open(update, encoding="utf-8") as fh:
+            document = json.load(fh)
+        document.update(generated)
+        with open(update, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(document, indent=2) + "\n")
+        typer.echo(f"updated {update}")
+    else:
+        typer.echo(json.dumps(generated, indent=2))
+
+
 @app.command()
 def sandbox(port: int = 8900, host: str = "127.0.0.1") -> None:
     """The simulated social network (the outside world for demos and tests)."""

@@ -30,6 +30,18 @@ def _scheduler_tasks(ctx: ServiceContext) -> list:  # type: ignore[type-arg]
     return [lambda: run_scheduler(ctx), lambda: run_maintenance(ctx)]
 
 
+def _webhook_subscriptions(ctx: ServiceContext) -> list:  # type: ignore[type-arg]
+    from services.publisher.webhooks.delivery import fanout_subscription
+
+    return fanout_subscription(ctx)
+
+
+def _webhook_tasks(ctx: ServiceContext) -> list:  # type: ignore[type-arg]
+    from services.publisher.webhooks.delivery import sender_tasks
+
+    return sender_tasks(ctx)
+
+
 def _poller_tasks(ctx: ServiceContext) -> list:  # type: ignore[type-arg]
     from services.publisher.poller import run_poller
 
@@ -48,6 +60,8 @@ SERVICE = ServiceSpec(
         "scheduler": Worker("scheduler", tasks=_scheduler_tasks),
         "worker": Worker("worker", subscriptions=dispatch_subscription),
         "poller": Worker("poller", tasks=_poller_tasks),
+        # Outside tools: fan-out of every event to webhook subscriptions, and the sender.
+        "webhooks": Worker("webhooks", subscriptions=_webhook_subscriptions, tasks=_webhook_tasks),
     },
     setup=_setup,
     teardown=_teardown,

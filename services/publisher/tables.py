@@ -171,3 +171,9 @@ class BestHours(Base):  # type: ignore[misc, valid-type]
     timezone: Mapped[str] = mapped_column(String(64), nullable=False, default="UTC")
     slots: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False, default=list)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+# Webhook tables live in their own module but in this schema and metadata.
+from services.publisher.webhooks import tables as _webhook_tables  # noqa: E402
+
+_ = _webhook_tables

@@ -142,7 +142,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         err = AppError(str(exc.detail), headers=dict(exc.headers or {}))
         err.status = exc.status_code
-        err.title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Error")
+        err.title = {
+            404: "Not Found",
+            405: "Method Not Allowed",
+            413: "Payload Too Large",
+        }.get(exc.status_code, "Error")
         err.slug = err.title.lower().replace(" ", "-")
         return problem_response(err, request)
 
@@ -158,8 +162,10 @@ def install_error_handlers(app: FastAPI) -> None:
             request,
         )
 
-    @app.exception_handler(Exception)
-    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    async def _infrastructure(request: Request, exc: Exception) -> JSONResponse:
+        # Registered per class (not only as the catch-all) so Starlette answers inside the
+        # app and keeps the connection: the catch-all runs in ServerErrorMiddleware, which
+        # re-raises after answering and makes uvicorn drop the keep-alive connection.
         if _is_unstorable_text(exc):
             return problem_response(
                 Unprocessable("text contains a NUL byte or an unpaired surrogate"), request
@@ -177,9 +183,24 @@ def install_error_handlers(app: FastAPI) -> None:
                 ),
                 request,
             )
-        log.exception("unhandled error")
-        err = AppError("an unexpected error occurred; it was logged with this request id")
-        return problem_response(err, request)
+        log.exception("unhandled error", exc_info=exc)
+        return problem_response(
+            AppError("an unexpected error occurred; it was logged with this request id"), request
+        )
+
+    for cls in (
+        DBAPIError,
+        PoolTimeout,
+        OSError,
+        asyncpg.exceptions.PostgresError,
+        asyncpg.exceptions.InterfaceError,
+        UnicodeEncodeError,
+    ):
+        app.add_exception_handler(cls, _infrastructure)  # type: ignore[arg-type]
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        return await _infrastructure(request, exc)
 
 
 def create_service_app(ctx: ServiceContext, *, root_path_hint: str = "") -> FastAPI:

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from prometheus_client import Counter, Histogram
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.http.context import request_id_var, traceparent_var
@@ -154,8 +155,11 @@ class RequestContextMiddleware:
             traceparent_var.reset(tp_token)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    """An HTTPException so FastAPI's body parser re-raises it (any other error becomes 400)."""
+
+    def __init__(self) -> None:
+        super().__init__(413, "request body over the size limit")
 
 
 def _limited_receive(receive: Receive, limit: int) -> Receive:

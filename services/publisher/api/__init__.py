@@ -7,5 +7,6 @@ from fastapi import APIRouter
 
 def routers() -> list[APIRouter]:
     from services.publisher.api import accounts, misc, publications
+    from services.publisher.webhooks import api as webhooks
 
-    return [accounts.router, publications.router, misc.router]
+    return [accounts.router, publications.router, misc.router, webhooks.router]
