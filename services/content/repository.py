@@ -244,7 +244,7 @@ async def save_version(
     """Write the item's current state as a new immutable version; an edit of content under
     review or approved sends the item back to draft (and `item.revised` when it had been
     approved). Returns True when the content hash changed."""
-    variants = await variants_of(session, item.id)
+    variants = [] if first else await variants_of(session, item.id)  # a new item has none
     fields = version_fields(item_content(item), [variant_content(v) for v in variants])
     new_hash = hash_version(fields)
     if first:

@@ -70,8 +70,9 @@ async def create_item(
         updated_at=now,
         **values,
     )
+    # No flush here: the item, its tasks, version 1 and the outbox row go to the database in
+    # one flush (each round trip through the async ORM costs more than the SQL itself).
     session.add(item)
-    await session.flush()
     for position, (role, title) in enumerate(tasks_for_format(item.format)):
         session.add(
             t.Task(
