@@ -12,17 +12,24 @@ A redelivered command whose attempt is still `started` (the worker died mid-call
 Micro-batches: the bus calls the handler once per message; the handler queues its command
 and awaits a future. A flusher per process takes what is queued (up to `dispatch_batch_max`,
 waiting at most `dispatch_batch_wait_s` after the first, and not at all once every message
-the prefetch allows is in hand; at most `dispatch_batches_in_flight` batches overlap, so
-under load the batches grow instead of their number) and runs the batch: one tx1 for all (one locking SELECT, one
-multi-row INSERT of attempts), the calls concurrently, one tx2 for all (one locking SELECT,
-one UPDATE ... FROM unnest() per table, one multi-row outbox insert). Each future resolves
-after its tx2 committed, so the bus acks per message and only then; a failed tx2 fails every
-message of the batch, whose redeliveries find their `started` attempts and reconcile. When a
-batch transaction fails it is retried item by item, so one bad row cannot hold the others.
-Within a process one publication is never in two batches at once (a duplicate command waits).
-Batches overlap: the next batch's tx1 runs while the previous one's calls are in flight.
-SQLAlchemy Core throughout (no ORM identity map or flush on this path); snapshots (immutable
-approved content) and decrypted credentials are cached by id / ciphertext.
+the prefetch allows is in hand; at most `dispatch_batches_in_flight` batches overlap, so under
+load the batches grow instead of their number) and runs the batch:
+  tx1  ONE statement in its own transaction (no BEGIN/COMMIT round trips): a CTE locks the
+       commands' publications in id order, keeps those whose claim is current, decides the
+       kind (publish / reconcile / cancel) and inserts their `started` attempts;
+  ---  the calls, concurrently;
+  tx2  one transaction: lock the rows (id order), run the state machine in Python, one
+       UPDATE ... FROM unnest() for publications and attempts together, one multi-row outbox
+       insert (`Outbox.add`).
+Each future resolves after its tx2 committed, so the bus acks per message and only then. A
+failed tx2 is retried item by item; an item that still fails fails its message, whose
+redelivery finds its `started` attempt and reconciles. A failed claim statement committed
+nothing and is retried item by item; a failure after it (snapshot, credentials) fails only
+the commands it concerns. Within a process one publication is never in two batches at once
+(a duplicate command waits). SQLAlchemy Core throughout (no ORM identity map or flush on
+this path); snapshots (immutable approved content) and decrypted credentials are cached by
+id / ciphertext. Measured with `bench/publisher_throughput.py`: ~1.1 ms of worker CPU per
+post at 0 ms platform latency, against ~9 ms before batching (same machine, same load).
 """
 
 from __future__ import annotations
