@@ -77,8 +77,14 @@ async def tap(live: Planning) -> list[CloudEvent]:
     return seen
 
 
-def of_type(seen: list[CloudEvent], type_: str) -> list[CloudEvent]:
-    return [e for e in seen if e.type == type_ and e.workspaceid]
+def of_type(seen: list[CloudEvent], type_: str, subject: str | None = None) -> list[CloudEvent]:
+    """Events of a type (and subject). The session database is shared, so the relay may also
+    publish rows other tests left unsent: always narrow to this test's entity."""
+    return [
+        e
+        for e in seen
+        if e.type == type_ and e.workspaceid and (subject is None or e.subject == subject)
+    ]
 
 
 async def test_goal_progressed_feeds_progress_and_status(live: Planning) -> None:
@@ -97,7 +103,9 @@ async def test_goal_progressed_feeds_progress_and_status(live: Planning) -> None
                 },
             )
         ).json()
-        created = await eventually(lambda: _async(of_type(seen, "mediaops.planning.goal.created")))
+        created = await eventually(
+            lambda: _async(of_type(seen, "mediaops.planning.goal.created", goal["id"]))
+        )
         assert created[0].data["goal_id"] == goal["id"] and created[0].data["target"] == 100
 
         def progressed(current: float, at: datetime) -> dict:
@@ -147,7 +155,9 @@ async def test_goal_progressed_feeds_progress_and_status(live: Planning) -> None
         )
         body = await eventually(lambda: _when(progress(), lambda g: g["status"] == "achieved"))
         assert body["progress"]["current"] == 101 and body["version"] == 2
-        updated = await eventually(lambda: _async(of_type(seen, "mediaops.planning.goal.updated")))
+        updated = await eventually(
+            lambda: _async(of_type(seen, "mediaops.planning.goal.updated", goal["id"]))
+        )
         assert updated[0].data["status"] == "achieved" and updated[0].data["goal_id"] == goal["id"]
 
 
@@ -232,7 +242,13 @@ async def test_approve_reaches_the_bus_and_lifecycle_tolerates_disorder(live: Pl
         assert approved[0].data["channels"] == ["wechat_mp"]
         assert approved[0].workspaceid == live.workspace
         scheduled = await eventually(
-            lambda: _async(of_type(seen, "mediaops.planning.calendar.entry_scheduled"))
+            lambda: _async(
+                [
+                    e
+                    for e in of_type(seen, "mediaops.planning.calendar.entry_scheduled")
+                    if e.data.get("topic_id") == first["id"]
+                ]
+            )
         )
         assert scheduled[0].data["topic_id"] == first["id"]
         assert datetime.fromisoformat(scheduled[0].data["starts_at"]) == slot
