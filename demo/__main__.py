@@ -158,6 +158,11 @@ def main() -> int:
         out.say("API docs: " + "  ".join(f"{base}/{s}/docs" for s in SERVICES))
         out.say(f"events (AsyncAPI): {base}/asyncapi.json   sandbox posts: {urls.sandbox}/v1/posts")
         out.say(f"the whole loop took {time.monotonic() - out.t0:.0f} s")
+        if proc is not None and not args.keep:
+            out.say(
+                "the server stops now; `./run demo --keep` keeps these addresses live "
+                "(the HTML report is saved above)"
+            )
         if proc is not None and args.keep:
             out.say("serving until Ctrl-C ...")
             try:
