@@ -11,7 +11,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,7 +31,7 @@ from services.content.domain.items import flatten_for_diff, hash_version, versio
 from services.content.domain.versions import diff_versions, summarise
 from services.content.domain.workflow_config import workflow_from_json
 from shared.errors import Conflict, NotFound
-from shared.http import decode_cursor, encode_cursor
+from shared.http.pagination import paginate
 from shared.service import ServiceContext
 
 Emit = Callable[[str, Any, str | None], Awaitable[Any]]
@@ -93,23 +93,8 @@ async def variants_of(session: AsyncSession, item_id: uuid.UUID) -> list[t.Varia
     return list(rows)
 
 
-async def page(
-    session: AsyncSession, stmt: Any, model: Any, limit: int, cursor: str | None
-) -> tuple[list[Any], str | None]:
-    """Cursor pagination over (created_at, id)."""
-    after = decode_cursor(cursor)
-    if after is not None:
-        created, id_ = after
-        stmt = stmt.where(
-            or_(model.created_at > created, and_(model.created_at == created, model.id > id_))
-        )
-    rows = list(
-        (await session.scalars(stmt.order_by(model.created_at, model.id).limit(limit + 1))).all()
-    )
-    nxt = (
-        encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
-    )
-    return rows[:limit], nxt
+# Cursor pagination over (created_at, id) is the kernel's.
+page = paginate
 
 
 # -- settings and the cached matcher --------------------------------------------------------

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +19,7 @@ from services.planning.domain.strategy import Pillar
 from services.planning.domain.timezones import DEFAULT_TIMEZONE
 from services.planning.domain.topics import output_shares
 from shared.errors import NotFound, Unprocessable
-from shared.http.pagination import decode_cursor, encode_cursor
+from shared.http.pagination import paginate
 
 M = TypeVar("M")
 
@@ -98,23 +98,8 @@ async def exists_in_workspace(
     return found is not None
 
 
-async def page(
-    session: AsyncSession, stmt: Select[Any], model: type[Any], limit: int, cursor: str | None
-) -> tuple[list[Any], str | None]:
-    """Cursor pagination over (created_at, id)."""
-    after = decode_cursor(cursor)
-    if after is not None:
-        created, id_ = after
-        stmt = stmt.where(
-            or_(model.created_at > created, and_(model.created_at == created, model.id > id_))
-        )
-    rows = list(
-        (await session.scalars(stmt.order_by(model.created_at, model.id).limit(limit + 1))).all()
-    )
-    nxt = (
-        encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
-    )
-    return rows[:limit], nxt
+# Cursor pagination over (created_at, id) is the kernel's.
+page = paginate
 
 
 # --- read models feeding scores and suggestions ---------------------------------------------
