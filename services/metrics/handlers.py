@@ -20,6 +20,7 @@ from services.metrics.domain.dictionary import (
     as_number,
     validate_point,
 )
+from services.metrics.reporting import lock_diagnosis_group, store_diagnosis
 from services.metrics.repository import (
     register_account,
     register_item,
@@ -128,6 +129,8 @@ async def on_publication_stats(ctx: HandlerContext, event: CloudEvent) -> None:
     ]
     await store_observations(ctx.session, ws, tz, points, {info.dims.series: info.dims})
     if points:
+        # The baseline group is locked before the snapshot row (see store_diagnosis).
+        await lock_diagnosis_group(ctx.session, ws, info.channel, info.format, stats.checkpoint)
         await upsert_snapshot(
             ctx.session,
             ws,
@@ -139,6 +142,7 @@ async def on_publication_stats(ctx: HandlerContext, event: CloudEvent) -> None:
             info.format,
             info.published_at,
         )
+        await store_diagnosis(ctx.session, ws, stats.publication_id, stats.checkpoint)
 
 
 async def on_account_stats(ctx: HandlerContext, event: CloudEvent) -> None:

@@ -9,13 +9,21 @@ few top and bottom posts are read in full, with their diagnosis.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.metrics.domain.diagnosis import Diagnosis, DiagnosisConfig, PostSnapshot, diagnose
+from services.metrics.domain.diagnosis import (
+    Diagnosis,
+    DiagnosisConfig,
+    PostSnapshot,
+    diagnose,
+    diagnose_in_order,
+    diagnosis_from_dict,
+)
 from services.metrics.domain.dictionary import (
     ENGAGEMENT_PARTS,
     EXPOSURE_FALLBACK,
@@ -40,7 +48,12 @@ from services.metrics.repository import (
     post_totals,
     snapshots,
 )
-from services.metrics.warehouse import driver, read_transaction
+from services.metrics.warehouse import (
+    driver,
+    invalidate_diagnoses,
+    publication_series,
+    read_transaction,
+)
 
 GAUGES = [n for n, d in METRICS.items() if d.kind is MetricKind.GAUGE]
 RATIOS = [n for n, d in METRICS.items() if d.kind is MetricKind.RATIO and not d.derived]
@@ -159,17 +172,39 @@ async def diagnose_post(
     return out
 
 
+# Top n by (engagements desc, id), then the bottom n of the rest (the same order's tail).
+_RANK_ENGAGEMENTS = """
+WITH week AS MATERIALIZED (
+    SELECT publication_id, engagements FROM metrics.publications
+    WHERE workspace_id = $1 AND published_at >= $2 AND published_at < $3
+      AND engagements IS NOT NULL
+), top AS (
+    SELECT publication_id FROM week ORDER BY engagements DESC, publication_id LIMIT $4
+), bottom AS (
+    SELECT publication_id FROM week
+    WHERE publication_id NOT IN (SELECT publication_id FROM top)
+    ORDER BY engagements, publication_id DESC LIMIT $4
+)
+SELECT coalesce(array_agg(publication_id), '{}')
+FROM (SELECT publication_id FROM top UNION ALL SELECT publication_id FROM bottom) chosen
+"""
+
+
 async def report_posts(
     session: AsyncSession, workspace_id: str, window: ReportRange, primary: str, top_n: int
 ) -> list[ReportPost]:
     """Top and bottom posts published in the period (read in full, with their diagnosis)."""
     pg = await driver(session)
     bounds = window.bounds
-    inputs = await post_totals(
-        session, workspace_id, bounds.start, bounds.end, _primary_inputs(primary)
-    )
-    ranked = sorted(inputs, key=lambda p: (-(with_derived(inputs[p]).get(primary) or 0.0), p))
-    chosen = ranked[:top_n] + [p for p in ranked[top_n:][-top_n:]]
+    if primary == "engagements":
+        # Ranked on the stored value (kept by ingestion): two top-n reads of the week's posts.
+        chosen = await pg.fetchval(_RANK_ENGAGEMENTS, workspace_id, bounds.start, bounds.end, top_n)
+    else:
+        inputs = await post_totals(
+            session, workspace_id, bounds.start, bounds.end, _primary_inputs(primary)
+        )
+        ranked = sorted(inputs, key=lambda p: (-(with_derived(inputs[p]).get(primary) or 0.0), p))
+        chosen = ranked[:top_n] + [p for p in ranked[top_n:][-top_n:]]
     if not chosen:
         return []
     rows = await pg.fetch(
@@ -203,7 +238,7 @@ async def _diagnose_many(
     """Diagnoses of several posts: one baseline query per channel and format."""
     pg = await driver(session)
     own = await pg.fetch(
-        "SELECT publication_id, checkpoint, values FROM metrics.checkpoint_snapshots "
+        "SELECT publication_id, checkpoint, values, findings FROM metrics.checkpoint_snapshots "
         "WHERE workspace_id = $1 AND publication_id = ANY($2::text[]) "
         "AND checkpoint = ANY($3::text[])",
         workspace_id,
@@ -216,10 +251,19 @@ async def _diagnose_many(
     for r in sorted(own, key=lambda r: order.index(r["checkpoint"])):
         snaps[r["publication_id"]] = [r]
     groups: dict[tuple[str, str | None], list[Any]] = {}
-    for p in posts:
-        if p["publication_id"] in snaps:
-            groups.setdefault((p["channel"], p["format"]), []).append(p)
     out: dict[str, list[tuple[str, Diagnosis]]] = {}
+    for p in posts:
+        snap = snaps.get(p["publication_id"])
+        if snap is None:
+            continue
+        stored = snap[0]["findings"]
+        if stored is not None:  # stored when the snapshot arrived, still valid
+            cp = snap[0]["checkpoint"]
+            found = [(cp, diagnosis_from_dict(d)) for d in json_value(stored)]
+            if found:
+                out[p["publication_id"]] = found
+            continue
+        groups.setdefault((p["channel"], p["format"]), []).append(p)
     for (channel, fmt), members in groups.items():
         since = min(m["published_at"] for m in members) - config.window
         until = max(m["published_at"] for m in members)
@@ -240,6 +284,136 @@ async def _diagnose_many(
     return out
 
 
+async def lock_diagnosis_group(
+    session: AsyncSession, workspace_id: str, channel: str, format: str | None, checkpoint: str
+) -> None:
+    """Serialise the writers of one baseline group (channel, format, checkpoint): a stored
+    diagnosis must never be computed from peers a concurrent transaction is changing."""
+    pg = await driver(session)
+    key = "/".join((workspace_id, channel, format or "", checkpoint))
+    await pg.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('metrics.diagnosis/' || $1, 0))", key
+    )
+
+
+async def store_diagnosis(
+    session: AsyncSession,
+    workspace_id: str,
+    publication_id: str,
+    checkpoint: str,
+    config: DiagnosisConfig = DiagnosisConfig(),
+) -> list[Diagnosis] | None:
+    """Diagnose a post at a checkpoint whose snapshot just arrived and store the findings;
+    the stored diagnoses of the later posts whose baseline holds this one are forgotten
+    (recomputed by the report, stored again by the analyst). None when not diagnosed."""
+    if checkpoint not in config.checkpoints:
+        return None
+    pg = await driver(session)
+    row = await pg.fetchrow(
+        "SELECT channel, format, published_at, values FROM metrics.checkpoint_snapshots "
+        "WHERE workspace_id = $1 AND publication_id = $2 AND checkpoint = $3",
+        workspace_id,
+        publication_id,
+        checkpoint,
+    )
+    if row is None or row["channel"] is None or row["published_at"] is None:
+        return None
+    channel, fmt, published_at = row["channel"], row["format"], row["published_at"]
+    await lock_diagnosis_group(session, workspace_id, channel, fmt, checkpoint)
+    await invalidate_diagnoses(session, workspace_id, [publication_id], [checkpoint], config.window)
+    peers = await peer_snapshots(
+        session,
+        workspace_id,
+        channel,
+        fmt,
+        [checkpoint],
+        published_at - config.window,
+        published_at,
+    )
+    post = PostSnapshot(
+        publication_id,
+        channel,
+        fmt or "",
+        published_at,
+        checkpoint,
+        {k: float(v) for k, v in json_value(row["values"]).items()},
+    )
+    findings = diagnose(post, peers, config)
+    await pg.execute(
+        "UPDATE metrics.checkpoint_snapshots SET findings = $4::jsonb "
+        "WHERE workspace_id = $1 AND publication_id = $2 AND checkpoint = $3",
+        workspace_id,
+        publication_id,
+        checkpoint,
+        json.dumps([f.as_dict() for f in findings]),
+    )
+    return findings
+
+
+async def refresh_diagnoses(
+    session: AsyncSession, workspace_id: str, config: DiagnosisConfig = DiagnosisConfig()
+) -> int:
+    """Store the diagnoses not stored yet (or forgotten) of a workspace, a baseline group at
+    a time in one pass over its posts (`diagnose_in_order`); returns how many were stored."""
+    pg = await driver(session)
+    groups = await pg.fetch(
+        "SELECT channel, format, checkpoint, min(published_at) AS since, "
+        "max(published_at) AS until FROM metrics.checkpoint_snapshots "
+        "WHERE workspace_id = $1 AND findings IS NULL AND checkpoint = ANY($2::text[]) "
+        "AND channel IS NOT NULL AND published_at IS NOT NULL "
+        "GROUP BY 1, 2, 3 ORDER BY 1, 2 NULLS FIRST, 3",
+        workspace_id,
+        list(config.checkpoints),
+    )
+    stored = 0
+    for g in groups:
+        channel, fmt, checkpoint = g["channel"], g["format"], g["checkpoint"]
+        await lock_diagnosis_group(session, workspace_id, channel, fmt, checkpoint)
+        fmt_sql = "format = $3" if fmt is not None else "format IS NULL AND $3::text IS NULL"
+        missing = {
+            r["publication_id"]
+            for r in await pg.fetch(
+                "SELECT publication_id FROM metrics.checkpoint_snapshots "
+                f"WHERE workspace_id = $1 AND channel = $2 AND {fmt_sql} AND checkpoint = $4 "
+                "AND findings IS NULL AND published_at IS NOT NULL",
+                workspace_id,
+                channel,
+                fmt,
+                checkpoint,
+            )
+        }
+        if not missing:
+            continue
+        posts = await peer_snapshots(
+            session,
+            workspace_id,
+            channel,
+            fmt,
+            [checkpoint],
+            g["since"] - config.window,
+            g["until"] + timedelta(microseconds=1),
+        )
+        posts.sort(key=lambda p: p.published_at)
+        ids: list[str] = []
+        bodies: list[str] = []
+        for post, findings in diagnose_in_order(posts, config):
+            if post.publication_id in missing:
+                ids.append(post.publication_id)
+                bodies.append(json.dumps([f.as_dict() for f in findings]))
+        await pg.execute(
+            "UPDATE metrics.checkpoint_snapshots s SET findings = u.findings::jsonb "
+            "FROM unnest($2::text[], $3::text[]) AS u(publication_id, findings) "
+            "WHERE s.workspace_id = $1 AND s.publication_id = u.publication_id "
+            "AND s.checkpoint = $4",
+            workspace_id,
+            ids,
+            bodies,
+            checkpoint,
+        )
+        stored += len(ids)
+    return stored
+
+
 def latest_findings(findings: Sequence[tuple[str, Diagnosis]]) -> list[Diagnosis]:
     """The findings of the latest diagnosed checkpoint (72 h over 24 h)."""
     if not findings:
@@ -252,6 +426,7 @@ def latest_findings(findings: Sequence[tuple[str, Diagnosis]]) -> list[Diagnosis
 async def _values_of(
     session: AsyncSession, workspace_id: str, publication_ids: Sequence[str]
 ) -> dict[str, dict[str, float]]:
+    # By series (the primary key's prefix): a post's rollup rows are its series' rows.
     pg = await driver(session)
     rows = await pg.fetch(
         """
@@ -260,11 +435,11 @@ async def _values_of(
                     THEN (array_agg(level ORDER BY day DESC))[1]
                     ELSE sum(value) END AS total
         FROM metrics.daily_rollups
-        WHERE workspace_id = $1 AND publication_id = ANY($2::text[])
+        WHERE workspace_id = $1 AND series = ANY($2::text[])
         GROUP BY publication_id, metric
         """,
         workspace_id,
-        list(publication_ids),
+        [publication_series(p) for p in publication_ids],
         [*GAUGES, *RATIOS],
     )
     out: dict[str, dict[str, float]] = {}

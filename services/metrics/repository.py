@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.metrics.domain.diagnosis import PostSnapshot
+from services.metrics.domain.diagnosis import DiagnosisConfig, PostSnapshot
 from services.metrics.domain.dictionary import (
     ENGAGEMENT_PARTS,
     EXPOSURE_FALLBACK,
@@ -32,6 +32,7 @@ from services.metrics.warehouse import (
     SeriesDims,
     account_series,
     driver,
+    invalidate_diagnoses,
     publication_series,
     totals_upsert,
 )
@@ -156,19 +157,31 @@ async def _refresh_rollup_dims(
     if not pubs:
         return
     pg = await driver(session)
-    await pg.execute(
-        """
-        UPDATE metrics.checkpoint_snapshots s
-        SET channel = p.channel, format = p.format, published_at = p.published_at
-        FROM metrics.publications p
+    moved_where = """
         WHERE s.workspace_id = $1 AND s.publication_id = ANY($2::text[])
           AND p.workspace_id = s.workspace_id AND p.publication_id = s.publication_id
           AND (s.channel, s.format, s.published_at)
               IS DISTINCT FROM (p.channel, p.format, p.published_at)
-        """,
+    """
+    ids = [p.publication_id for p in pubs]
+    moved = await pg.fetch(
+        "SELECT DISTINCT s.publication_id FROM metrics.checkpoint_snapshots s, "
+        f"metrics.publications p {moved_where}",
         workspace_id,
-        [p.publication_id for p in pubs],
+        ids,
     )
+    if moved:
+        # Stored diagnoses around the old place and the new one become stale.
+        cfg = DiagnosisConfig()
+        moved_ids = [r["publication_id"] for r in moved]
+        await invalidate_diagnoses(session, workspace_id, moved_ids, cfg.checkpoints, cfg.window)
+        await pg.execute(
+            "UPDATE metrics.checkpoint_snapshots s SET channel = p.channel, format = p.format, "
+            f"published_at = p.published_at FROM metrics.publications p {moved_where}",
+            workspace_id,
+            ids,
+        )
+        await invalidate_diagnoses(session, workspace_id, moved_ids, cfg.checkpoints, cfg.window)
     args = [
         workspace_id,
         [p.dims.series for p in pubs],

@@ -117,6 +117,9 @@ publications = sa.Table(
     sa.Column("pillar", sa.String(100), nullable=True),
     sa.Column("title", sa.String(500), nullable=True),
     _ts("published_at"),
+    # The post's engagements so far (sum of the latest levels of its engagement parts; NULL
+    # when it has none), kept by ingestion: the report ranks its top and bottom posts on it.
+    sa.Column("engagements", sa.Float, nullable=True),
     _created(),
     sa.Index("ix_publications_workspace_id_published_at", "workspace_id", "published_at"),
     sa.Index("ix_publications_workspace_id_external_id", "workspace_id", "external_id"),
@@ -208,6 +211,10 @@ checkpoint_snapshots = sa.Table(
     sa.Column("channel", sa.String(40), nullable=True),
     sa.Column("format", sa.String(40), nullable=True),
     _ts("published_at", nullable=True),
+    # The stored diagnosis at this checkpoint (a list of Diagnosis.as_dict()), computed when
+    # the snapshot arrives; NULL = not computed yet or made stale by a change among its
+    # baseline peers (then the report recomputes it).
+    sa.Column("findings", JSONB, nullable=True),
     sa.Index(
         "ix_checkpoint_snapshots_baseline",
         "workspace_id",

@@ -23,13 +23,13 @@ import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.metrics.domain.dictionary import METRICS, MetricKind
+from services.metrics.domain.dictionary import ENGAGEMENT_PARTS, METRICS, MetricKind
 from services.metrics.tables import DEFAULT_TIMEZONE
 
 # Metrics whose daily value is the closing level, not an increase.
@@ -187,14 +187,42 @@ WITH input AS (
     FROM input i JOIN dims d USING (series)
     ON CONFLICT DO NOTHING
     RETURNING o.series, o.metric, o.value, o.observed_at
-), lat AS (
-    INSERT INTO metrics.latest_levels AS l (workspace_id, series, metric, level, level_at)
-    SELECT DISTINCT ON (series, metric) $1, series, metric, value, observed_at
+), newest AS MATERIALIZED (
+    SELECT DISTINCT ON (series, metric) series, metric, value, observed_at
     FROM ins
     ORDER BY series, metric, observed_at DESC
+), lat AS (
+    INSERT INTO metrics.latest_levels AS l (workspace_id, series, metric, level, level_at)
+    SELECT $1, series, metric, value, observed_at
+    FROM newest
     ON CONFLICT (workspace_id, series, metric) DO UPDATE
     SET level = excluded.level, level_at = excluded.level_at
     WHERE excluded.level_at >= l.level_at
+), eng AS (
+    -- A post's engagements so far (what reports rank on): its parts' latest levels, the
+    -- newer of the stored one and this batch's (as `lat` decides).
+    UPDATE metrics.publications p SET engagements = e.total
+    FROM (
+        SELECT d.publication_id, sum(x.level) AS total
+        FROM (
+            SELECT DISTINCT ON (series, metric) series, metric, level
+            FROM (
+                SELECT series, metric, value AS level, observed_at AS at, 0 AS stored
+                FROM newest WHERE metric = ANY($18::text[])
+                UNION ALL
+                SELECT l.series, l.metric, l.level, l.level_at, 1
+                FROM metrics.latest_levels l
+                WHERE l.workspace_id = $1 AND l.metric = ANY($18::text[])
+                  AND l.series IN (SELECT series FROM newest WHERE metric = ANY($18::text[]))
+            ) u
+            ORDER BY series, metric, at DESC, stored
+        ) x
+        JOIN dims d USING (series)
+        WHERE d.publication_id IS NOT NULL
+        GROUP BY d.publication_id
+    ) e
+    WHERE p.workspace_id = $1 AND p.publication_id = e.publication_id
+      AND p.engagements IS DISTINCT FROM e.total
 ), agg AS (
     SELECT DISTINCT ON (series, metric, day) series, metric,
            (observed_at AT TIME ZONE $17)::date AS day, value, observed_at
@@ -313,6 +341,7 @@ async def store_observations(
         [d.pillar for d in used_dims],
         [d.campaign_id for d in used_dims],
         timezone,
+        list(ENGAGEMENT_PARTS),
     )
     inserted = int(row["inserted"])
     if row["series"]:
@@ -363,6 +392,18 @@ WHERE workspace_id = $1
 ORDER BY series COLLATE "C", metric COLLATE "C", day DESC
 """
 
+# Each post's engagements (the report's ranking value) from the latest levels.
+REBUILD_ENGAGEMENTS = """
+UPDATE metrics.publications p SET engagements = e.total
+FROM (
+    SELECT substr(series, 3) AS publication_id, sum(level) AS total
+    FROM metrics.latest_levels
+    WHERE workspace_id = $1 AND series LIKE 'p:%' AND metric = ANY($2::text[])
+    GROUP BY series
+) e
+WHERE p.workspace_id = $1 AND p.publication_id = e.publication_id
+"""
+
 REBUILD_TOTALS = totals_upsert(
     "SELECT day, metric, channel, format, pillar, campaign_id, account_id, value AS delta "
     "FROM metrics.daily_rollups WHERE workspace_id = $1",
@@ -379,7 +420,61 @@ async def rebuild_rollups(session: AsyncSession, workspace_id: str, timezone: st
     await pg.execute(REBUILD_TOTALS, workspace_id, list(LEVEL_METRICS))
     await pg.execute("DELETE FROM metrics.latest_levels WHERE workspace_id = $1", workspace_id)
     await pg.execute(REBUILD_LATEST, workspace_id)
+    await pg.execute(
+        "UPDATE metrics.publications SET engagements = NULL WHERE workspace_id = $1", workspace_id
+    )
+    await pg.execute(REBUILD_ENGAGEMENTS, workspace_id, list(ENGAGEMENT_PARTS))
     return int(status.rsplit(" ", 1)[-1])
+
+
+async def invalidate_diagnoses(
+    session: AsyncSession,
+    workspace_id: str,
+    publication_ids: Sequence[str],
+    checkpoints: Sequence[str],
+    window: timedelta,
+) -> int:
+    """Forget the stored diagnoses that these posts' snapshots (at their current channel,
+    format and time) take part in: their own and those of the posts whose baseline window
+    holds them (same channel, format and checkpoint, published up to `window` after).
+    The report recomputes a forgotten one; the analyst stores it again."""
+    if not publication_ids:
+        return 0
+    pg = await driver(session)
+    rows = await pg.fetch(
+        "SELECT channel, format, checkpoint, min(published_at) AS since, "
+        "max(published_at) AS until FROM metrics.checkpoint_snapshots "
+        "WHERE workspace_id = $1 AND publication_id = ANY($2::text[]) "
+        "AND checkpoint = ANY($3::text[]) AND published_at IS NOT NULL "
+        "GROUP BY 1, 2, 3",
+        workspace_id,
+        list(publication_ids),
+        list(checkpoints),
+    )
+    await pg.execute(
+        "UPDATE metrics.checkpoint_snapshots SET findings = NULL WHERE workspace_id = $1 "
+        "AND publication_id = ANY($2::text[]) AND findings IS NOT NULL",
+        workspace_id,
+        list(publication_ids),
+    )
+    forgotten = 0
+    for r in rows:
+        fmt_sql = (
+            "format = $3" if r["format"] is not None else "format IS NULL AND $3::text IS NULL"
+        )
+        status = await pg.execute(
+            "UPDATE metrics.checkpoint_snapshots SET findings = NULL "
+            f"WHERE workspace_id = $1 AND channel = $2 AND {fmt_sql} AND checkpoint = $4 "
+            "AND published_at >= $5 AND published_at <= $6 AND findings IS NOT NULL",
+            workspace_id,
+            r["channel"],
+            r["format"],
+            r["checkpoint"],
+            r["since"],
+            r["until"] + window,
+        )
+        forgotten += int(status.rsplit(" ", 1)[-1])
+    return forgotten
 
 
 async def upsert_snapshot(
@@ -405,7 +500,7 @@ async def upsert_snapshot(
         SET values = s.values || excluded.values,
             captured_at = greatest(s.captured_at, excluded.captured_at),
             channel = excluded.channel, format = excluded.format,
-            published_at = excluded.published_at
+            published_at = excluded.published_at, findings = NULL
         """,
         workspace_id,
         publication_id,

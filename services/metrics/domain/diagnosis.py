@@ -8,7 +8,8 @@ topic or content; low follows / conversions -> the call to action.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from bisect import bisect_left, insort
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -186,12 +187,25 @@ def diagnose(
     if post.checkpoint not in config.checkpoints:
         return []
     peers = baseline_peers(post, candidates, config.window)
+
+    def sample_of(check: _Check) -> Sequence[float]:
+        return [v for v in (check.read(p.values) for p in peers) if v is not None]
+
+    return judge(post, sample_of, config)
+
+
+def judge(
+    post: PostSnapshot,
+    sample_of: Callable[[_Check], Sequence[float]],
+    config: DiagnosisConfig = DiagnosisConfig(),
+) -> list[Diagnosis]:
+    """The findings of `post` given, per check, its peers' values (any order)."""
     findings: list[Diagnosis] = []
     for check in _checks_for(post.values):
         value = check.read(post.values)
         if value is None:
             continue
-        sample = [v for v in (check.read(p.values) for p in peers) if v is not None]
+        sample = sample_of(check)
         if len(sample) < config.min_sample:
             findings.append(
                 Diagnosis(
@@ -225,3 +239,55 @@ def diagnose(
                 )
             )
     return findings
+
+
+_READERS: dict[str, Callable[[Mapping[str, float]], float | None]] = {
+    **{name: _plain(name) for name in EXPOSURE_FALLBACK},
+    **{c.metric: c.read for c in _RATE_AND_ACTION_CHECKS},
+}
+
+
+def diagnose_in_order(
+    posts: Iterable[PostSnapshot], config: DiagnosisConfig = DiagnosisConfig()
+) -> Iterator[tuple[PostSnapshot, list[Diagnosis]]]:
+    """`diagnose` of many posts of one channel, format and checkpoint at once, each against
+    the others (same results as `diagnose(post, posts)`), in O(n log n): the posts are
+    walked by publication time with a sliding 30-day window of each checked value kept
+    sorted. `posts` must be sorted by `published_at`."""
+    ordered = list(posts)
+    windows: dict[str, list[float]] = {name: [] for name in _READERS}
+    entered = left = 0
+    for post in ordered:
+        # Peers: published in [post - window, post), strictly before the post.
+        while entered < len(ordered) and ordered[entered].published_at < post.published_at:
+            for name, read in _READERS.items():
+                v = read(ordered[entered].values)
+                if v is not None:
+                    insort(windows[name], v)
+            entered += 1
+        since = post.published_at - config.window
+        while left < entered and ordered[left].published_at < since:
+            for name, read in _READERS.items():
+                v = read(ordered[left].values)
+                if v is not None:
+                    values = windows[name]
+                    del values[bisect_left(values, v)]
+            left += 1
+        if post.checkpoint not in config.checkpoints:
+            yield post, []
+            continue
+        yield post, judge(post, lambda check: windows[check.metric], config)
+
+
+def diagnosis_from_dict(data: Mapping[str, object]) -> Diagnosis:
+    """The inverse of `Diagnosis.as_dict` (stored findings read back)."""
+    return Diagnosis(
+        Cause(str(data["cause"])),
+        str(data["metric"]),
+        float(data["value"]),  # type: ignore[arg-type]
+        None if data["baseline_median"] is None else float(data["baseline_median"]),  # type: ignore[arg-type]
+        None if data["ratio"] is None else float(data["ratio"]),  # type: ignore[arg-type]
+        int(data["sample_size"]),  # type: ignore[call-overload]
+        str(data["suggestion"]),
+        Severity(str(data["severity"])),
+    )
