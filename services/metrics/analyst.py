@@ -147,7 +147,20 @@ class Analyst:
     async def analyse(self, workspace_id: str, tz: str) -> None:
         statuses = await self.goals(workspace_id, tz)
         await self.insights(workspace_id, tz, statuses)
+        await self.diagnoses(workspace_id)
         await self.weekly_report(workspace_id, tz)
+
+    async def diagnoses(self, workspace_id: str) -> int:
+        """Store the diagnoses the stats handler left to compute (forgotten when a late peer
+        changed their baseline), so that reports read them instead of recomputing."""
+        try:
+            async with self.ctx.db.session() as session, session.begin():
+                pg = await driver(session)
+                await pg.execute("SET LOCAL lock_timeout = '5s'")
+                return await reporting.refresh_diagnoses(session, workspace_id)
+        except Exception:  # the report recomputes what is not stored; next pass retries
+            log.warning("metrics: storing diagnoses of %s failed", workspace_id, exc_info=True)
+            return 0
 
     # --- goals ----------------------------------------------------------------------------
 
