@@ -5,8 +5,8 @@ twice is harmless. Uploads are first streamed to a temporary file inside the sto
 `.tmp/` folder (same filesystem, so `commit` is an atomic rename) and removed on any
 failure: a failed upload leaves nothing behind.
 
-An S3-compatible store would implement the same four methods; it is not built because no
-maintained small S3 client is installed here (boto3 is not), see the service notes.
+`storage_s3.S3Store` implements the same four methods on S3-compatible storage, chosen when
+`MEDIAOPS_S3_ENDPOINT` is set (see `api/assets.store_of`).
 """
 
 from __future__ import annotations

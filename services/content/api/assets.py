@@ -23,7 +23,6 @@ from services.content.storage import BlobStore, LocalStore, asset_key, default_r
 from shared.errors import (
     NotFound,
     PayloadTooLarge,
-    ServiceUnavailable,
     Unprocessable,
     UnsupportedMediaType,
 )
@@ -41,11 +40,11 @@ def store_of(ctx: ServiceContext) -> BlobStore:
     store = ctx.extras.get("asset_store")
     if store is None:
         if ctx.settings.s3_endpoint:
-            raise ServiceUnavailable(
-                "MEDIAOPS_S3_ENDPOINT is set but this build has no S3 store; unset it to use "
-                "local storage (MEDIAOPS_STORAGE_DIR)"
-            )
-        store = LocalStore(default_root(ctx.settings.storage_dir, ctx.settings.data_dir))
+            from services.content.storage_s3 import S3Config, S3Store
+
+            store = S3Store(S3Config.from_settings(ctx.settings))
+        else:
+            store = LocalStore(default_root(ctx.settings.storage_dir, ctx.settings.data_dir))
         ctx.extras["asset_store"] = store
     return store  # type: ignore[no-any-return]
 
