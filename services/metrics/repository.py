@@ -29,6 +29,7 @@ from services.metrics.domain.goals import (
 )
 from services.metrics.warehouse import (
     LEVEL_METRICS,
+    LOCK_SERIES,
     SeriesDims,
     account_series,
     driver,
@@ -202,7 +203,9 @@ async def _refresh_rollup_dims(
     changed = await pg.fetch(f"SELECT DISTINCT r.series {target}", *args)
     if not changed:
         return
-    series = [r["series"] for r in changed]
+    series = sorted(r["series"] for r in changed)
+    # The rollup maintenance rewrites these series' rows by tuple id under this lock.
+    await pg.fetchval(LOCK_SERIES, workspace_id, series)
     moved = (
         "SELECT day, metric, channel, format, pillar, campaign_id, account_id, {sign} value "
         "AS delta FROM metrics.daily_rollups WHERE workspace_id = $1 "

@@ -161,7 +161,7 @@ async def ensure_partitions(session: AsyncSession, moments: Iterable[datetime]) 
             await conn.commit()
 
 
-_LOCK_SERIES = """
+LOCK_SERIES = """
 SELECT count(*) FROM (
     SELECT pg_advisory_xact_lock(k) FROM (
         SELECT DISTINCT hashtextextended($1 || '/' || s, 0) AS k
@@ -198,31 +198,6 @@ WITH input AS (
     ON CONFLICT (workspace_id, series, metric) DO UPDATE
     SET level = excluded.level, level_at = excluded.level_at
     WHERE excluded.level_at >= l.level_at
-), eng AS (
-    -- A post's engagements so far (what reports rank on): its parts' latest levels, the
-    -- newer of the stored one and this batch's (as `lat` decides).
-    UPDATE metrics.publications p SET engagements = e.total
-    FROM (
-        SELECT d.publication_id, sum(x.level) AS total
-        FROM (
-            SELECT DISTINCT ON (series, metric) series, metric, level
-            FROM (
-                SELECT series, metric, value AS level, observed_at AS at, 0 AS stored
-                FROM newest WHERE metric = ANY($18::text[])
-                UNION ALL
-                SELECT l.series, l.metric, l.level, l.level_at, 1
-                FROM metrics.latest_levels l
-                WHERE l.workspace_id = $1 AND l.metric = ANY($18::text[])
-                  AND l.series IN (SELECT series FROM newest WHERE metric = ANY($18::text[]))
-            ) u
-            ORDER BY series, metric, at DESC, stored
-        ) x
-        JOIN dims d USING (series)
-        WHERE d.publication_id IS NOT NULL
-        GROUP BY d.publication_id
-    ) e
-    WHERE p.workspace_id = $1 AND p.publication_id = e.publication_id
-      AND p.engagements IS DISTINCT FROM e.total
 ), agg AS (
     SELECT DISTINCT ON (series, metric, day) series, metric,
            (observed_at AT TIME ZONE $17)::date AS day, value, observed_at
@@ -275,7 +250,7 @@ WITH aff AS (
     FROM unnest($2::text[], $3::text[], $4::date[]) AS t(series, metric, day)
     GROUP BY 1, 2
 ), calc AS MATERIALIZED (
-    SELECT a.series, a.metric, r.day, r.value AS old,
+    SELECT a.series, a.metric, r.day, r.value AS old, r.rid,
            CASE WHEN a.metric = ANY($5::text[]) THEN r.level
                 ELSE r.level - coalesce(
                     lag(r.level) OVER (PARTITION BY a.series, a.metric ORDER BY r.day),
@@ -288,7 +263,7 @@ WITH aff AS (
            END AS v
     FROM aff a
     JOIN LATERAL (
-        SELECT day, level, value FROM metrics.daily_rollups r
+        SELECT day, level, value, ctid AS rid FROM metrics.daily_rollups r
         WHERE r.workspace_id = $1 AND r.series = a.series AND r.metric = a.metric
           AND r.day >= a.from_day
         OFFSET 0  -- keep it a per-series probe of the primary key, not a join of everything
@@ -296,8 +271,9 @@ WITH aff AS (
 ), upd AS (
     UPDATE metrics.daily_rollups d SET value = c.v
     FROM calc c
-    WHERE d.workspace_id = $1 AND d.series = c.series AND d.metric = c.metric AND d.day = c.day
-      AND d.value IS DISTINCT FROM c.v
+    -- The rows just read, by their tuple id (the series are locked: it cannot move), so
+    -- that the update probes them rather than joining with every row of the workspace.
+    WHERE d.ctid = c.rid AND d.value IS DISTINCT FROM c.v
     RETURNING d.day, d.metric, d.channel, d.format, d.pillar, d.campaign_id, d.account_id,
               d.value - c.old AS delta
 )
@@ -320,7 +296,7 @@ async def store_observations(
     await ensure_partitions(session, (p.observed_at for p in points))
     pg = await driver(session)
     used = sorted({p.series for p in points})
-    await pg.fetchval(_LOCK_SERIES, workspace_id, used)
+    await pg.fetchval(LOCK_SERIES, workspace_id, used)
     used_dims = [dims[s] for s in used]
     row = await pg.fetchrow(
         _INSERT_AND_ROLL,
@@ -341,7 +317,6 @@ async def store_observations(
         [d.pillar for d in used_dims],
         [d.campaign_id for d in used_dims],
         timezone,
-        list(ENGAGEMENT_PARTS),
     )
     inserted = int(row["inserted"])
     if row["series"]:
@@ -353,7 +328,24 @@ async def store_observations(
             list(row["days"]),
             list(LEVEL_METRICS),
         )
+    ranked = sorted(
+        {d.publication_id for d in used_dims if d.publication_id is not None}
+        & {dims[p.series].publication_id for p in points if p.metric in ENGAGEMENT_PARTS}
+    )
+    if inserted and ranked:
+        await pg.execute(_ENGAGEMENTS, workspace_id, ranked, list(ENGAGEMENT_PARTS))
     return inserted
+
+
+# A post's engagements so far (what reports rank on): the sum of its engagement parts'
+# latest levels, probed by primary key after they were updated.
+_ENGAGEMENTS = """
+UPDATE metrics.publications p
+SET engagements = (SELECT sum(l.level) FROM metrics.latest_levels l
+                   WHERE l.workspace_id = $1 AND l.series = 'p:' || p.publication_id
+                     AND l.metric = ANY($3::text[]))
+WHERE p.workspace_id = $1 AND p.publication_id = ANY($2::text[])
+"""
 
 
 # One statement equivalent to the incremental maintenance above, for a whole workspace.
