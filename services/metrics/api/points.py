@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from services.metrics.api.schemas import IngestResult, PointIn, PointsIn
+from services.metrics.api.schemas import POINT_ROWS, IngestResult, PointRow, PointsIn
 from services.metrics.config import config_of
 from services.metrics.domain.dictionary import (
     INGESTIBLE_METRICS,
@@ -165,15 +165,21 @@ async def post_points(body: PointsIn, uow: Uow, principal: Writer) -> JSONRespon
     errors: list[dict[str, Any]] = []
     rejected: set[int] = set()
     candidates: list[Candidate] = []
-    validate = PointIn.model_validate
-    for index, row in enumerate(body.points):
-        try:
-            point = validate(row)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first.get("loc", ())) or "points"
-            errors.append(_error(index, field, str(first.get("msg"))))
-            rejected.add(index)
+    try:  # the whole batch in one call; row by row only when some row is bad
+        rows: list[PointRow | None] = list(POINT_ROWS.validate_python(body.points))
+    except ValidationError:
+        rows = []
+        for index, row in enumerate(body.points):
+            try:
+                rows.append(PointRow.model_validate(row))
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                field = ".".join(str(p) for p in first.get("loc", ())) or "points"
+                errors.append(_error(index, field, str(first.get("msg"))))
+                rejected.add(index)
+                rows.append(None)
+    for index, point in enumerate(rows):
+        if point is None:
             continue
         candidates.append(
             Candidate(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shared.http import StrictModel
 
@@ -18,10 +18,11 @@ _POINT_EXAMPLE = {
 }
 
 
-class PointIn(StrictModel):
-    """One cumulative value as the platform reports it (e.g. reads so far)."""
+class PointRow(BaseModel):
+    """The fields of a point, checked row by row inside a `PointsIn` batch whose text was
+    already checked storable as a whole (so not walked again per row)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [_POINT_EXAMPLE]})
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     publication_id: str | None = Field(None, min_length=1, max_length=64)
     account_id: str | None = Field(None, min_length=1, max_length=64)
@@ -29,6 +30,16 @@ class PointIn(StrictModel):
     value: float = Field(strict=True)
     observed_at: datetime
     source: str | None = Field(None, min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+class PointIn(StrictModel, PointRow):
+    """One cumulative value as the platform reports it (e.g. reads so far)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_POINT_EXAMPLE]})
+
+
+# A whole batch's rows in one validation call (the common case: no bad row).
+POINT_ROWS: TypeAdapter[list[PointRow]] = TypeAdapter(list[PointRow])
 
 
 class PointsIn(StrictModel):
