@@ -217,6 +217,9 @@ async def main() -> None:
         "mode": "in-process app via httpx ASGITransport",
         "ceiling": "asyncpg copy_records_to_table into a plain unindexed table",
     }
+    from bench.common import save_results
+
+    save_results("metrics_ingest", rows, extra)
     if args.json:
         print(json.dumps({"rows": rows, **extra}, indent=2))
         return

@@ -357,6 +357,9 @@ async def main() -> None:
         "mode": "in-process app, httpx ASGITransport",
         "ceiling": "the report's aggregate statement alone via asyncpg",
     }
+    from bench.common import save_results
+
+    save_results("metrics_report", rows, extra)
     if args.json:
         print(json.dumps({"rows": rows, **extra}, indent=2, default=str))
         return
