@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from typing import Any
@@ -17,7 +18,7 @@ NOTIFY_CHANNEL = "mediaops_outbox"
 # small transactions. So each process notifies at most once per interval and schema; the
 # relay keeps draining for a short linger after any pass that found rows, which picks up
 # the transactions that did not notify, and polls as the safety net.
-NOTIFY_INTERVAL_S = 0.02
+NOTIFY_INTERVAL_S = float(os.environ.get("MEDIAOPS_OUTBOX_NOTIFY_INTERVAL_S", "0.02"))
 _last_notify: dict[str, float] = {}
 
 

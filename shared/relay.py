@@ -41,7 +41,7 @@ class Relay:
         batch: int = 500,
         poll_s: float = 1.0,
         retention_s: float = 86400.0,
-        linger_s: float = 0.005,
+        linger_s: float = 0.002,
     ) -> None:
         self.databases = databases  # schema -> database holding it
         self.bus = bus
