@@ -1,6 +1,6 @@
 """The raw ceiling for HTTP figures: FastAPI + asyncpg, one row read by primary key.
 
-    DATABASE_URL=... uvicorn bench.raw_app:app --port 8801
+DATABASE_URL=... uvicorn bench.raw_app:app --port 8801
 """
 
 from __future__ import annotations

@@ -143,7 +143,9 @@ async def test_signed_delivery_retry_replay_and_isolation(hooks):
             items = await until(delivered)
         except AssertionError:
             r = await c.get(f"/v1/webhooks/subscriptions/{sub['id']}/deliveries")
-            raise AssertionError(f"not delivered: {r.json()} requests={receiver.requests}") from None
+            raise AssertionError(
+                f"not delivered: {r.json()} requests={receiver.requests}"
+            ) from None
         assert len(items) == 1 and items[0]["event_id"] == event_id
         assert items[0]["attempts"] == 3
         detail = (await c.get(f"/v1/webhooks/deliveries/{items[0]['id']}")).json()
