@@ -21,6 +21,7 @@ from services.planning.domain.goals import (
     GoalStatus,
     cancel_goal,
     goals_at_risk,
+    next_goal_status,
     validate_goal,
 )
 from services.planning.domain.timezones import local_day_start
@@ -49,7 +50,15 @@ def goal_json(g: t.Goal, now: datetime) -> dict[str, Any]:
         "channel": g.channel,
         "campaign_id": str(g.campaign_id) if g.campaign_id else None,
         "owner": g.owner,
-        "status": g.status,
+        # A period that ended with no newer measurement still reads as achieved or missed.
+        "status": next_goal_status(
+            GoalStatus(g.status),
+            current=current,
+            baseline=g.baseline,
+            target=g.target,
+            period_end=g.period_end,
+            now=now,
+        ).value,
         "version": g.version,
         "created_at": g.created_at,
         "updated_at": g.updated_at,

@@ -52,6 +52,16 @@ async def test_create_goal_emits_and_reports_progress(planning: Planning) -> Non
         assert [g["id"] for g in listed["items"]] == [goal["id"]]
 
 
+async def test_a_period_that_ended_below_target_reads_as_missed(planning: Planning) -> None:
+    planning.clock.pinned = datetime(2026, 4, 16, 0, 0, tzinfo=UTC)
+    async with planning.client("manager") as c:
+        goal = (await c.post("/v1/goals", json=GOAL)).json()
+        assert goal["status"] == "active"
+        planning.clock.pinned = datetime(2026, 5, 2, 0, 0, tzinfo=UTC)  # the period is over
+        got = (await c.get(f"/v1/goals/{goal['id']}")).json()
+        assert got["status"] == "missed" and got["progress"]["current"] == 1000
+
+
 async def test_local_dates_are_whole_days_in_the_workspace_zone(planning: Planning) -> None:
     async with planning.client("manager") as c:
         r = await c.post(
@@ -135,6 +145,7 @@ async def test_patch_needs_if_match_and_cancel_is_final(planning: Planning) -> N
 
 
 async def test_another_workspaces_goal_is_404(planning: Planning) -> None:
+    planning.clock.pinned = datetime(2026, 4, 16, 0, 0, tzinfo=UTC)  # inside the period
     async with planning.client("manager") as c:
         goal = (await c.post("/v1/goals", json=GOAL)).json()
     async with planning.client("manager", workspace="ws-elsewhere") as other:
