@@ -49,6 +49,7 @@ from shared.http import CurrentPrincipal, Uow, check_if_match, idempotent_create
 router = APIRouter(prefix="/v1", tags=["topics"])
 
 TOPIC_APPROVED = "mediaops.planning.topic.approved"
+TOPIC_DROPPED = "mediaops.planning.topic.dropped"
 TOPIC_ASSIGNED = "mediaops.planning.topic.assigned"
 ENTRY_SCHEDULED = "mediaops.planning.calendar.entry_scheduled"
 
@@ -508,12 +509,24 @@ async def approve(topic_id: uuid.UUID, uow: Uow, principal: Approver, request: R
 async def drop(topic_id: uuid.UUID, uow: Uow, principal: Approver, request: Request) -> Any:
     tp = await _topic(uow, topic_id, principal.workspace_id, lock=True)
     check_if_match(request, tp.version)
+    previous = tp.status
     tp.status = transition(tp.status, TopicAction.DROP).value
     tp.version += 1
     entry = await topic_entry(uow, tp)
     if entry is not None and entry.status == "scheduled":
         entry.status, entry.version = "cancelled", entry.version + 1
     await uow.session.flush()
+    await uow.emit(
+        TOPIC_DROPPED,
+        {
+            "topic_id": str(tp.id),
+            "title": tp.title,
+            "previous_status": previous,
+            "calendar_entry_id": str(entry.id) if entry is not None else None,
+        },
+        workspace_id=principal.workspace_id,
+        subject=str(tp.id),
+    )
     return await _one(uow, tp)
 
 

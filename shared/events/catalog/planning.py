@@ -40,6 +40,13 @@ class TopicAssigned(Payload):
     over_capacity: bool = False
 
 
+class TopicDropped(Payload):
+    topic_id: str
+    title: str
+    previous_status: str
+    calendar_entry_id: str | None = None
+
+
 class CalendarEntryScheduled(Payload):
     entry_id: str
     topic_id: str | None = None
@@ -67,6 +74,10 @@ EVENTS: dict[str, tuple[type[Payload], str]] = {
     "mediaops.planning.goal.updated": (GoalChanged, "A goal's definition or status changed."),
     "mediaops.planning.topic.approved": (TopicApproved, "A topic was approved for production."),
     "mediaops.planning.topic.assigned": (TopicAssigned, "A topic was assigned to a member."),
+    "mediaops.planning.topic.dropped": (
+        TopicDropped,
+        "A topic was dropped; its calendar slot is cancelled.",
+    ),
     "mediaops.planning.calendar.entry_scheduled": (
         CalendarEntryScheduled,
         "A calendar entry got a planned time.",

@@ -122,6 +122,8 @@ async def test_bad_topics_and_dropped_cannot_be_approved(planning: Planning) -> 
         topic = (await c.post("/v1/topics", json={"title": "Meh", "format": "gif"})).json()
         r = await c.post(f"/v1/topics/{topic['id']}/drop")
         assert r.status_code == 200 and r.json()["status"] == "dropped"
+        dropped = await planning.outbox("mediaops.planning.topic.dropped", topic["id"])
+        assert len(dropped) == 1 and dropped[0]["data"]["title"] == topic["title"]
         body = assert_problem(await c.post(f"/v1/topics/{topic['id']}/approve"), 409, "status")
         assert body["current_status"] == "dropped"
         assert (await c.get(f"/v1/topics/{topic['id']}")).json()["status"] == "dropped"
