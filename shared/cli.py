@@ -301,6 +301,19 @@ def asyncapi(
         typer.echo(text)
 
 
+@app.command("rotate-credentials")
+def rotate_credentials() -> None:
+    """Re-encrypt every stored secret with the first key of MEDIAOPS_CREDENTIALS_KEYS."""
+    from services.publisher.credentials import rotate_credentials as rotate
+
+    settings = _settings()
+    url = settings.service_database_url("publisher")
+    if not url:
+        raise typer.BadParameter("set DATABASE_URL (or PUBLISHER_DATABASE_URL)")
+    n = asyncio.run(rotate(url, settings.credentials_keys))
+    typer.echo(f"re-encrypted {n} secret(s) with the newest key")
+
+
 @app.command("rabbitmq-definitions")
 def rabbitmq_definitions(
     update: Annotated[

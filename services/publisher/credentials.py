@@ -64,8 +64,10 @@ def merge_credentials(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any
 
 
 async def reencrypt_all(session: AsyncSession, box: CredentialBox) -> int:
-    """Re-encrypt every account's credentials with the newest key (run after adding one)."""
+    """Re-encrypt every secret with the newest key (run after adding one, before dropping the
+    old one): channel credentials and webhook signing secrets."""
     from services.publisher.tables import Account
+    from services.publisher.webhooks.tables import WebhookSubscription
 
     rows = (
         await session.scalars(
@@ -74,11 +76,14 @@ async def reencrypt_all(session: AsyncSession, box: CredentialBox) -> int:
     ).all()
     for row in rows:
         row.credentials_enc = box.rotate(row.credentials_enc)
-    return len(rows)
+    hooks = (await session.scalars(select(WebhookSubscription).with_for_update())).all()
+    for hook in hooks:
+        hook.secret_enc = box.rotate(hook.secret_enc)  # type: ignore[assignment]
+    return len(rows) + len(hooks)
 
 
 async def rotate_credentials(database_url: str, keys: str) -> int:
-    """Entry point for operators (`python -m services.publisher.credentials`)."""
+    """Entry point for operators (`mediaops rotate-credentials`)."""
     from shared.db import Database
 
     db = Database(database_url)
