@@ -6,6 +6,7 @@ Always filtered by workspace. Nothing here commits: the request or message does.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -517,7 +518,11 @@ assert all(c.server_default is None or c.name in ("created_at", "updated_at") fo
 
 
 def _item_cast(c: Any) -> str:
-    return f"CAST(:i_{c.name} AS jsonb)" if isinstance(c.type, JSONB) else f":i_{c.name}"
+    # The ORM stores None in a JSONB column as JSON null, not SQL NULL (and asyncpg sends None
+    # as SQL NULL, without the codec): COALESCE keeps the rows the same.
+    if isinstance(c.type, JSONB):
+        return f"COALESCE(CAST(:i_{c.name} AS jsonb), CAST('null' AS jsonb))"
+    return f":i_{c.name}"
 
 
 _CREATE_SQL = f"""
@@ -565,19 +570,31 @@ def _should_notify(schema: str) -> bool:
     return False
 
 
-async def insert_new_item(
-    session: AsyncSession,
+_JSONB_PARAMS = frozenset(
+    [f"i_{c.name}" for c in _ITEM_COLS if isinstance(c.type, JSONB)] + ["fields", "envelope"]
+)
+# The same statement for a plain asyncpg connection: :name -> $n (a name used twice is one n).
+_PG_NAMES: list[str] = []
+
+
+def _dollar(m: re.Match[str]) -> str:
+    if m.group(1) not in _PG_NAMES:
+        _PG_NAMES.append(m.group(1))
+    return f"${_PG_NAMES.index(m.group(1)) + 1}"
+
+
+_CREATE_PG = re.sub(r"(?<![:\w]):(\w+)", _dollar, _CREATE_SQL)
+
+
+def _new_item_params(
     outbox: Outbox,
     item: t.Item,
     tasks: list[tuple[str, str]],
-    *,
     request_id: str | None,
     traceparent: str | None,
-) -> CloudEvent:
-    """What `create_item` writes (item, its tasks, version 1, item.created in the outbox, the
-    throttled NOTIFY) in ONE data-modifying statement in the caller's transaction: each round
-    trip through the async driver costs more than the SQL. `item` is transient (never added
-    to the session); its content_hash is set here."""
+) -> tuple[dict[str, Any], CloudEvent]:
+    """The statement's parameters (JSONB ones as Python values) and the item.created event,
+    built with `new_event` exactly as `Outbox.emit` builds it; sets item.content_hash."""
     fields = version_fields(item_content(item), [])
     item.content_hash = hash_version(fields)
     event = new_event(
@@ -589,10 +606,7 @@ async def insert_new_item(
         request_id=request_id,
         traceparent=traceparent,
     )
-    params: dict[str, Any] = {}
-    for c in _ITEM_COLS:
-        value = _column_value(item, c)
-        params[f"i_{c.name}"] = json.dumps(value) if isinstance(c.type, JSONB) else value
+    params = {f"i_{c.name}": _column_value(item, c) for c in _ITEM_COLS}
     params.update(
         workspace_id=item.workspace_id,
         item_id=item.id,
@@ -603,14 +617,50 @@ async def insert_new_item(
         task_roles=[role for role, _ in tasks],
         task_titles=[title for _, title in tasks],
         content_hash=item.content_hash,
-        fields=json.dumps(fields),
+        fields=fields,
         event_id=uuid.UUID(event.id),
         event_kind="command" if event.type in COMMANDS else "event",
         event_type=event.type,
-        envelope=json.dumps(event.to_json_dict()),
+        envelope=event.to_json_dict(),
         notify=_should_notify(outbox.schema),
         channel=outbox_mod.NOTIFY_CHANNEL,
         schema=outbox.schema,
     )
+    return params, event
+
+
+async def insert_new_item(
+    session: AsyncSession,
+    outbox: Outbox,
+    item: t.Item,
+    tasks: list[tuple[str, str]],
+    *,
+    request_id: str | None,
+    traceparent: str | None,
+) -> CloudEvent:
+    """What `create_item` writes (item, its tasks, version 1, item.created in the outbox, the
+    throttled NOTIFY) in ONE data-modifying statement in the session's transaction: each round
+    trip through the async driver costs more than the SQL. `item` is transient (never added
+    to the session); its content_hash is set here."""
+    params, event = _new_item_params(outbox, item, tasks, request_id, traceparent)
+    for name in _JSONB_PARAMS:  # the session's driver connection takes JSON text
+        params[name] = json.dumps(params[name])
     await session.execute(_CREATE, params)
+    return event
+
+
+async def insert_new_item_alone(
+    pool: Any,
+    outbox: Outbox,
+    item: t.Item,
+    tasks: list[tuple[str, str]],
+    *,
+    request_id: str | None,
+    traceparent: str | None,
+) -> CloudEvent:
+    """`insert_new_item` when the request writes nothing else: the one statement is its own
+    transaction (all of it or nothing), on the asyncpg pool, with no BEGIN/COMMIT round trips
+    and no SQLAlchemy connection checkout. The pool's JSON codec takes Python values."""
+    params, event = _new_item_params(outbox, item, tasks, request_id, traceparent)
+    await pool.execute(_CREATE_PG, *[params[name] for name in _PG_NAMES])
     return event

@@ -95,10 +95,12 @@ async def create_item(
 
 
 async def _insert_item(
-    uow: Any, workspace_id: str, owner: str, values: dict[str, Any], now: Any
+    uow: Any, workspace_id: str, owner: str, values: dict[str, Any], now: Any, *, alone: bool
 ) -> t.Item:
-    """`create_item`'s rows and event in one round trip (`repo.insert_new_item`); the item is
-    never added to the session, so nothing is flushed for it later."""
+    """`create_item`'s rows and event in one statement; the item is never added to the
+    session, so nothing is flushed for it later. `alone`: the request writes nothing else
+    (no Idempotency-Key row), so that statement is the whole transaction and runs on the
+    asyncpg pool (`repo.insert_new_item_alone`); otherwise in the request's transaction."""
     item = t.Item(
         id=uuid.uuid4(),
         workspace_id=workspace_id,
@@ -112,8 +114,12 @@ async def _insert_item(
         updated_at=now,
         **values,
     )
-    await repo.insert_new_item(
-        uow.session,
+    if alone:
+        insert, target = repo.insert_new_item_alone, await uow.ctx.db.pool()
+    else:
+        insert, target = repo.insert_new_item, uow.session
+    await insert(
+        target,
         uow.ctx.outbox,
         item,
         tasks_for_format(item.format),
@@ -131,6 +137,8 @@ async def _insert_item(
 )
 async def post_item(body: ItemIn, uow: Uow, principal: Maker, request: Request) -> Any:
     ws = principal.workspace_id
+    # Without an Idempotency-Key the create is the request's only write.
+    alone = "idempotency-key" not in request.headers
 
     async def create() -> tuple[int, Any, dict[str, str]]:
         media = await _media(uow, ws, body.cover_asset_id, body.asset_ids)
@@ -138,7 +146,7 @@ async def post_item(body: ItemIn, uow: Uow, principal: Maker, request: Request) 
         values["script"] = body.script.model_dump(mode="json") if body.script else None
         values["cover_asset_id"] = str(body.cover_asset_id) if body.cover_asset_id else None
         values["media"] = media
-        item = await _insert_item(uow, ws, principal.sub, values, uow.now())
+        item = await _insert_item(uow, ws, principal.sub, values, uow.now(), alone=alone)
         return 201, item_json(item), {"ETag": f'"{item.version}"'}
 
     return await idempotent_create(request, uow, ws, body, create)

@@ -1,4 +1,5 @@
-"""POST /v1/items writes its rows in one statement; the topic.approved handler keeps the ORM
+"""POST /v1/items writes its rows in one statement (alone on the asyncpg pool, or in the
+request's transaction when an Idempotency-Key row is written too); the topic.approved handler keeps the ORM
 path (`create_item`). Both must store exactly the same rows and outbox envelope."""
 
 from __future__ import annotations
@@ -87,10 +88,17 @@ async def orm_create(content: Content, body: dict[str, Any]) -> str:
 
 async def test_post_stores_the_same_rows_as_the_orm_path(content: Content):
     content.clock.pinned = datetime(2026, 4, 1, 9, 30, tzinfo=UTC)
-    for script in (BODY["script"], None):
+    # without an Idempotency-Key the statement runs alone on the asyncpg pool, with one in
+    # the request's transaction: both write what the ORM path writes
+    for script, headers in (
+        (BODY["script"], {}),
+        (None, {}),
+        (BODY["script"], {"Idempotency-Key": "rows-1"}),
+        (None, {"Idempotency-Key": "rows-2"}),
+    ):
         body = {**BODY, "script": script}
         async with content.client(sub="alice") as c:
-            r = await c.post("/v1/items", json=body)
+            r = await c.post("/v1/items", json=body, headers=headers)
         assert r.status_code == 201, r.text
         posted = r.json()
 
