@@ -22,6 +22,18 @@ NOTIFY_INTERVAL_S = float(os.environ.get("MEDIAOPS_OUTBOX_NOTIFY_INTERVAL_S", "0
 _last_notify: dict[str, float] = {}
 
 
+def claim_notify(schema: str) -> bool:
+    """True when this process should NOTIFY for `schema` now (at most once per interval).
+
+    For code that writes outbox rows with its own SQL (hot paths) and adds the NOTIFY itself.
+    """
+    now = time.monotonic()
+    if now - _last_notify.get(schema, 0.0) >= NOTIFY_INTERVAL_S:
+        _last_notify[schema] = now
+        return True
+    return False
+
+
 class Outbox:
     """Writes outbox rows in the caller's transaction; a NOTIFY wakes the relay at commit."""
 
@@ -67,9 +79,7 @@ class Outbox:
             for e in events
         ]
         await session.execute(insert(self.table), rows)
-        now = time.monotonic()
-        if now - _last_notify.get(self.schema, 0.0) >= NOTIFY_INTERVAL_S:
-            _last_notify[self.schema] = now
+        if claim_notify(self.schema):
             # Delivered at commit only; a rolled-back transaction wakes nobody.
             await session.execute(
                 text("SELECT pg_notify(:channel, :schema)"),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -561,15 +560,6 @@ def _column_value(item: t.Item, c: Any) -> Any:
     return None
 
 
-def _should_notify(schema: str) -> bool:
-    """`Outbox.add`'s throttle, shared with it (same clock and per-schema table)."""
-    now = time.monotonic()
-    if now - outbox_mod._last_notify.get(schema, 0.0) >= outbox_mod.NOTIFY_INTERVAL_S:
-        outbox_mod._last_notify[schema] = now
-        return True
-    return False
-
-
 _JSONB_PARAMS = frozenset(
     [f"i_{c.name}" for c in _ITEM_COLS if isinstance(c.type, JSONB)] + ["fields", "envelope"]
 )
@@ -622,7 +612,7 @@ def _new_item_params(
         event_kind="command" if event.type in COMMANDS else "event",
         event_type=event.type,
         envelope=event.to_json_dict(),
-        notify=_should_notify(outbox.schema),
+        notify=outbox_mod.claim_notify(outbox.schema),
         channel=outbox_mod.NOTIFY_CHANNEL,
         schema=outbox.schema,
     )
