@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     relay_poll_s: float = Field(1.0, alias="MEDIAOPS_RELAY_POLL_S")
     # Sent outbox rows are kept this long: the window for re-publishing after broker loss.
     outbox_retention_s: float = Field(86400.0, alias="MEDIAOPS_OUTBOX_RETENTION_S")
+    # Inbox rows (dedupe memory) are kept this long: longer than any redelivery can take.
+    inbox_retention_s: float = Field(7 * 86400.0, alias="MEDIAOPS_INBOX_RETENTION_S")
 
     # Auth: HS256 development key, or RS256/ES256 through a JWKS URL in production.
     jwt_secret: str = Field(DEV_JWT_SECRET, alias="MEDIAOPS_JWT_SECRET")

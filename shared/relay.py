@@ -42,6 +42,7 @@ class Relay:
         poll_s: float = 1.0,
         retention_s: float = 86400.0,
         linger_s: float = 0.002,
+        inbox_retention_s: float = 7 * 86400.0,
     ) -> None:
         self.databases = databases  # schema -> database holding it
         self.bus = bus
@@ -49,6 +50,7 @@ class Relay:
         self.poll_s = poll_s
         self.retention_s = retention_s
         self.linger_s = linger_s
+        self.inbox_retention_s = inbox_retention_s
         self._wake: dict[str, asyncio.Event] = {s: asyncio.Event() for s in databases}
         self._listeners: list[asyncpg.Connection] = []
 
@@ -105,6 +107,14 @@ class Relay:
                     f"WHERE sent_at < now() - make_interval(secs => :s) LIMIT 10000)"
                 ),
                 {"s": self.retention_s},
+            )
+            # The inbox only has to remember an event for as long as it can be redelivered.
+            await conn.execute(
+                text(
+                    f'DELETE FROM "{schema}".inbox WHERE ctid IN (SELECT ctid FROM "{schema}".inbox '
+                    f"WHERE received_at < now() - make_interval(secs => :s) LIMIT 10000)"
+                ),
+                {"s": self.inbox_retention_s},
             )
 
     async def _listen(self) -> None:

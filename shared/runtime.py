@@ -139,6 +139,7 @@ class Runtime:
                 batch=self.settings.relay_batch,
                 poll_s=self.settings.relay_poll_s,
                 retention_s=self.settings.outbox_retention_s,
+                inbox_retention_s=self.settings.inbox_retention_s,
             )
             relay = self.relay
             self._run("relay", lambda: relay.run(self._stop))

@@ -262,3 +262,35 @@ async def test_note_model_rows_are_workspace_scoped(pg_url, make_runtime):
     async with runtime.contexts["probe"].db.session() as s:
         row = await s.get(Note, uuid.UUID(note["id"]))
         assert row is not None and row.title == "mine"
+
+
+async def test_purge_drops_old_sent_outbox_rows_and_old_inbox_rows_only(pg_url, make_runtime):
+    settings = settings_for("memory", pg_url, None)
+    runtime = await make_runtime(settings, [PROBE, SINK], roles=[])
+    db = runtime.contexts["probe_sink"].db
+    old, new = uuid.uuid4(), uuid.uuid4()
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO probe_sink.inbox (consumer, event_id, event_type, received_at) VALUES "
+                "('c', :old, 't', now() - interval '8 days'), ('c', :new, 't', now())"
+            ),
+            {"old": old, "new": new},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO probe_sink.outbox (id, routing_key, envelope, sent_at) VALUES "
+                "(:old, 't', '{}', now() - interval '2 days'), (:new, 't', '{}', now()), "
+                "(:unsent, 't', '{}', NULL)"
+            ),
+            {"old": old, "new": new, "unsent": uuid.uuid4()},
+        )
+    relay = Relay({"probe_sink": db}, runtime.bus)
+    await relay.purge_sent("probe_sink")
+    async with db.engine.connect() as conn:
+        inbox = {r[0] for r in await conn.execute(text("SELECT event_id FROM probe_sink.inbox"))}
+        outbox = list(await conn.execute(text("SELECT id, sent_at FROM probe_sink.outbox")))
+    assert old not in inbox and new in inbox
+    ids = {r.id for r in outbox}
+    assert old not in ids and new in ids
+    assert any(r.sent_at is None for r in outbox)  # unsent rows are never purged
