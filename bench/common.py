@@ -80,3 +80,26 @@ def save_results(
             data = {}
     data[section] = {"rows": rows, **(extra or {})}
     RESULTS.write_text(json.dumps(data, indent=2, default=str))
+
+
+async def delete_topology(amqp_prefix: str) -> None:
+    """Delete every queue and exchange the code declares under a benchmark's prefix."""
+    import aio_pika
+
+    from shared.bus.definitions import topology_definitions
+    from shared.config import Settings
+
+    if not amqp_prefix:
+        return
+    names = topology_definitions(
+        Settings(MEDIAOPS_AMQP_PREFIX=amqp_prefix, MEDIAOPS_QUEUE_TYPE="classic")  # type: ignore[call-arg]
+    )
+    conn = await aio_pika.connect(AMQP_URL)
+    try:
+        channel = await conn.channel()
+        for q in names["queues"]:
+            await channel.queue_delete(q["name"])
+        for x in names["exchanges"]:
+            await channel.exchange_delete(x["name"])
+    finally:
+        await conn.close()

@@ -43,7 +43,14 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import AMQP_URL, fresh_database, prefix, print_table, save_results
+from bench.common import (
+    AMQP_URL,
+    delete_topology,
+    fresh_database,
+    prefix,
+    print_table,
+    save_results,
+)
 from bench.relay import raw_ceiling
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -404,7 +411,8 @@ async def run_once(
             json={"latency_ms": latency_ms, "error_rate": 0, "timeout_rate": 0},
         )
     await seed(db_url, posts)
-    stack = Stack(db_url, sandbox_url, prefix())
+    amqp_prefix = prefix()
+    stack = Stack(db_url, sandbox_url, amqp_prefix)
     profilers: list[subprocess.Popen[bytes]] = []
     meter = CpuMeter(stack, db_url, extra_pids)
     try:
@@ -448,6 +456,7 @@ async def run_once(
                 p.wait(30)
             except subprocess.TimeoutExpired:
                 p.kill()
+        await delete_topology(amqp_prefix)
     async with httpx.AsyncClient() as h:
         summary = (await h.get(f"{sandbox_url}/v1/summary")).json()
     return {

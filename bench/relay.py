@@ -23,6 +23,7 @@ import aio_pika
 
 from bench.common import (
     AMQP_URL,
+    delete_topology,
     drop_database,
     fresh_database,
     pct,
@@ -238,6 +239,7 @@ async def main(args: argparse.Namespace) -> list[dict]:
     relay_proc.terminate()
     relay_proc.wait(10)
     await bus.close()
+    await delete_topology(settings.amqp_prefix)
     await db.dispose()
     await drop_database(name)
     return rows
