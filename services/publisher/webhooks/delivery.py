@@ -45,6 +45,9 @@ POLL_S = float(os.environ.get("MEDIAOPS_WEBHOOK_POLL_S", "0.5"))
 BATCH = 50
 LEASE_S = 120  # a claimed row is re-claimable after this if its sender died mid-send
 TIMEOUT_S = float(os.environ.get("MEDIAOPS_WEBHOOK_TIMEOUT_S", "15"))
+# Finished deliveries (and their attempts) are kept this long for inspection and replay.
+RETENTION_DAYS = float(os.environ.get("MEDIAOPS_WEBHOOK_RETENTION_DAYS", "30"))
+PURGE_EVERY_S = 600.0
 
 
 def new_secret() -> str:
@@ -252,15 +255,33 @@ def _seconds(n: float) -> Any:
     return timedelta(seconds=n)
 
 
+async def purge_finished(ctx: ServiceContext, older_than_days: float = RETENTION_DAYS) -> int:
+    """Delete succeeded or failed deliveries older than the retention (attempts cascade)."""
+    async with ctx.db.session() as session, session.begin():
+        result = await session.execute(
+            text(
+                "DELETE FROM publisher.webhook_deliveries WHERE id IN ("
+                "  SELECT id FROM publisher.webhook_deliveries"
+                "  WHERE status IN ('succeeded', 'failed') AND created_at < :cutoff LIMIT 10000)"
+            ),
+            {"cutoff": ctx.clock() - _seconds(older_than_days * 86400)},
+        )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def sender_tasks(ctx: ServiceContext) -> list:  # type: ignore[type-arg]
     async def run() -> None:
         wake = ctx.extras.setdefault(WAKE, asyncio.Event())
+        last_purge = 0.0
         guard = UrlGuard(tuple(ctx.settings.url_allow_list))
         async with httpx.AsyncClient(
             timeout=TIMEOUT_S, follow_redirects=False, event_hooks={"request": [guard.on_request]}
         ) as client:
             while True:
                 wake.clear()
+                if time.monotonic() - last_purge > PURGE_EVERY_S:
+                    last_purge = time.monotonic()
+                    await purge_finished(ctx)
                 sent = await deliver_due(ctx, client, guard)
                 if sent >= BATCH:
                     continue

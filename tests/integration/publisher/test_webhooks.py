@@ -189,3 +189,49 @@ async def test_signed_delivery_retry_replay_and_isolation(hooks):
 
 async def _count(receiver: Receiver, n: int) -> bool:
     return len(receiver.requests) >= n
+
+
+async def test_finished_deliveries_past_retention_are_purged(pg_url, make_runtime):
+    from datetime import timedelta
+
+    from sqlalchemy import select, text
+
+    from services.publisher.webhooks.delivery import purge_finished
+    from services.publisher.webhooks.tables import WebhookDelivery
+
+    settings = settings_for_tests(pg_url)
+    runtime = await make_runtime(settings, ["publisher"], roles=[])
+    ctx = runtime.contexts["publisher"]
+    now = ctx.clock()
+    sub_id = uuid.uuid4()
+    rows = {
+        "old-done": ("succeeded", now - timedelta(days=40)),
+        "old-failed": ("failed", now - timedelta(days=31)),
+        "old-pending": ("pending", now - timedelta(days=40)),
+        "new-done": ("succeeded", now - timedelta(days=1)),
+    }
+    async with ctx.db.session() as s, s.begin():
+        await s.execute(
+            text(
+                "INSERT INTO publisher.webhook_subscriptions (id, workspace_id, url, event_types,"
+                " secret_enc, status, consecutive_failures, created_by, version) VALUES"
+                " (:id, 'ws-purge', 'https://x.example/h', '[\"mediaops.#\"]', 'x', 'active', 0,"
+                " 'me', 1)"
+            ),
+            {"id": sub_id},
+        )
+        for event_id, (status, created) in rows.items():
+            s.add(
+                WebhookDelivery(
+                    workspace_id="ws-purge", subscription_id=sub_id, event_id=event_id,
+                    event_type=GOAL, payload={}, status=status, attempts=1, created_at=created,
+                )
+            )  # fmt: skip
+    assert await purge_finished(ctx, older_than_days=30) == 2
+    async with ctx.db.session() as s:
+        left = set(
+            await s.scalars(
+                select(WebhookDelivery.event_id).where(WebhookDelivery.subscription_id == sub_id)
+            )
+        )
+    assert left == {"old-pending", "new-done"}  # never a delivery still to be sent
