@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
     AMQP_URL,
     delete_topology,
+    drop_database,
     fresh_database,
     prefix,
     print_table,
@@ -577,6 +578,7 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
             print(f"    CPU ms per post: {per_post_text(r['cpu_ms_per_post'])}")
             print(f"    limited by: {r['limited_by']}")
     save_results("publisher_throughput", rows, {"runs": runs})
+    await drop_database(DB_NAME)
     return rows
 
 
