@@ -26,6 +26,8 @@ from shared.service import ServiceContext, ServiceSpec, utc_clock
 
 log = logging.getLogger("mediaops.runtime")
 
+STOP_GRACE_S = 10.0
+
 
 def load_spec(name: str) -> ServiceSpec:
     if name not in SERVICES:
@@ -149,9 +151,14 @@ class Runtime:
         self._stop.set()
         for t in self._tasks:
             t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        if self._tasks:
+            # bounded: a task that swallows its cancellation must not hang shutdown
+            done, stuck = await asyncio.wait(self._tasks, timeout=STOP_GRACE_S)
+            for t in done:
+                if not t.cancelled():
+                    t.exception()  # retrieved: it was logged where it happened
+            for t in stuck:
+                log.warning("task %s did not stop in %.0f s", t.get_name(), STOP_GRACE_S)
         self._tasks.clear()
         for ctx in self.contexts.values():
             if ctx.spec.teardown is not None:

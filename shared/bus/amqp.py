@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -93,15 +94,21 @@ class AmqpBus:
                 self.settings.exchange_commands, aio_pika.ExchangeType.TOPIC, durable=True
             )
 
-    async def close(self) -> None:
-        for ch in self._consumer_channels:
+    async def close(self, grace_s: float = 10.0) -> None:
+        """Close channels and the connection; a broker that stopped answering must not hang
+        shutdown, so each close is bounded (the socket goes with the process anyway)."""
+        channels, self._consumer_channels = self._consumer_channels, []
+        for ch in channels:
             if not ch.is_closed:
-                await ch.close()
-        self._consumer_channels.clear()
-        if self.connection is not None:
-            await self.connection.close()
-        self.connection = None
+                with contextlib.suppress(TimeoutError, aio_pika.exceptions.AMQPError, OSError):
+                    await asyncio.wait_for(ch.close(), grace_s)
+        connection, self.connection = self.connection, None
         self._publish_channel = None
+        if connection is not None:
+            try:
+                await asyncio.wait_for(connection.close(), grace_s)
+            except TimeoutError:
+                log.warning("the AMQP connection did not close in %.0f s: dropped", grace_s)
 
     # -- publishing --------------------------------------------------------------------
     async def publish(self, messages: Sequence[Message]) -> None:

@@ -223,8 +223,11 @@ async def test_kill_9_workers_again_and_again_during_2000_dispatches(stack) -> N
         f"attempts by status {attempts}"
     )
     assert kills >= 8, f"only {kills} kills happened"
-    # some kills hit calls in flight: their redeliveries reconciled and found the post
-    assert attempts.get("found", 0) > 0, attempts
+    # kills hit work in flight: its redeliveries were reconciled (looked up on the platform)
+    # before any new call; whether one lands between the platform's answer and the outcome
+    # commit ("found") is down to timing, and is pinned by
+    # tests/integration/publisher/test_flow.py::test_worker_death_mid_call_is_reconciled_not_reposted
+    assert attempts.get("found", 0) + attempts.get("missing", 0) > 0, attempts
     assert counts == {"published": POSTS}
 
 

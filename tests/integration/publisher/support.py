@@ -84,7 +84,13 @@ class SandboxServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(
             uvicorn.Config(
-                self.app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
+                self.app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                access_log=False,
+                # a request still held open (a simulated timeout) must not stall the exit
+                timeout_graceful_shutdown=2,
             )
         )
         self.task: asyncio.Task[None] | None = None
