@@ -1,12 +1,13 @@
 """HTTP edge shared by the four services: app factory, errors, auth, unit of work, helpers."""
 
-from shared.http.deps import CurrentPrincipal, UnitOfWork, Uow, require_roles
+from shared.http.deps import Ctx, CurrentPrincipal, UnitOfWork, Uow, require_roles
 from shared.http.etag import check_if_match, etag
 from shared.http.idempotency import idempotent_create
 from shared.http.pagination import Page, decode_cursor, encode_cursor
 from shared.http.schemas import StrictModel
 
 __all__ = [
+    "Ctx",
     "CurrentPrincipal",
     "Page",
     "StrictModel",

@@ -1,4 +1,5 @@
-"""Request dependencies: the authenticated principal and the unit of work."""
+"""Request dependencies: the authenticated principal, the service context and the unit of
+work."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal, TokenVerifier
@@ -16,28 +17,41 @@ from shared.events import CloudEvent
 from shared.http.context import request_id_var, traceparent_var
 from shared.service import ServiceContext
 
-bearer = HTTPBearer(auto_error=False, description="A JWT from `mediaops token` or your IdP")
-
 
 # Dependencies are `async def` on purpose: FastAPI runs plain `def` ones in a thread pool,
 # a thread hop per request that measurably cut read throughput.
-def service_context(request: Request) -> ServiceContext:
+async def current_context(request: Request) -> ServiceContext:
     ctx: ServiceContext = request.app.state.ctx
     return ctx
 
 
-async def authenticate(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("a bearer token is required")
-    verifier: TokenVerifier = request.app.state.verifier
-    principal = verifier.verify(credentials.credentials)
-    request.state.principal = principal
-    return principal
+# The service's context without a session or transaction: for reads served from the asyncpg
+# pool (the unit of work's generator dependency and AsyncSession cost ~100 us per request).
+Ctx = Annotated[ServiceContext, Depends(current_context)]
 
 
+class BearerAuth(HTTPBearer):
+    """The bearer scheme and the token check in one dependency: the OpenAPI document keeps
+    the HTTPBearer security scheme, while a request reads its Authorization header directly
+    (no HTTPAuthorizationCredentials model, one dependency level fewer)."""
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        header = request.headers.get("authorization")
+        if header is None:
+            raise Unauthorized("a bearer token is required")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("a bearer token is required")
+        verifier: TokenVerifier = request.app.state.verifier
+        return verifier.verify(token)
+
+
+authenticate = BearerAuth(
+    scheme_name="HTTPBearer",
+    auto_error=False,
+    description="A JWT from `mediaops token` or your IdP",
+)
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
 
@@ -77,7 +91,7 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
-    ctx = service_context(request)
+    ctx: ServiceContext = request.app.state.ctx
     if request.method in READ_METHODS:
         # Reads run in autocommit (one round trip per query), and the session connects only
         # when first used, so a read served from the asyncpg pool checks out nothing here.

@@ -25,7 +25,7 @@ from services.content.api.schemas import ItemIn, ItemPatch
 from services.content.domain.items import flatten_for_diff, tasks_for_format
 from services.content.domain.versions import diff_versions, summarise
 from shared.errors import NotFound, Unprocessable
-from shared.http import CurrentPrincipal, Uow, check_if_match, idempotent_create
+from shared.http import Ctx, CurrentPrincipal, Uow, check_if_match, idempotent_create
 from shared.http.context import request_id_var, traceparent_var
 
 router = APIRouter(prefix="/v1", tags=["items"])
@@ -185,8 +185,9 @@ async def list_items(
 
 
 @router.get("/items/{item_id}", summary="One item (ETag = its version)")
-async def get_item(item_id: str, uow: Uow, principal: CurrentPrincipal) -> Any:
-    item = await repo.read_item(uow.ctx, principal.workspace_id, item_id)
+async def get_item(item_id: str, ctx: Ctx, principal: CurrentPrincipal) -> Any:
+    # Served from the asyncpg pool: no session, no transaction.
+    item = await repo.read_item(ctx, principal.workspace_id, item_id)
     return tagged(item_json(item), item.version)  # type: ignore[arg-type]
 
 
