@@ -89,6 +89,7 @@ def serve(
 
     import uvicorn
 
+    from shared.http.app import tune_gc_for_serving
     from shared.logging import configure_logging
     from shared.runtime import Runtime
 
@@ -102,6 +103,7 @@ def serve(
     @contextlib.asynccontextmanager
     async def lifespan(_app: object):  # type: ignore[no-untyped-def]
         await runtime.start()
+        tune_gc_for_serving()
         try:
             yield
         finally:

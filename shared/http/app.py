@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from typing import Any
 
@@ -51,6 +52,22 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: PROBLEM_SCHEMA,
     503: PROBLEM_SCHEMA,
 }
+
+
+# Young-generation threshold while serving. A request allocates thousands of container objects
+# that mostly die by reference counting; at CPython's 700 the collector ran several times per
+# POST and, over the ~130k objects alive after start-up, full collections took ~100 ms each:
+# 13-20 % of a serving process's CPU under load (measured with gc.callbacks).
+SERVING_GC_GEN0 = 7000
+
+
+def tune_gc_for_serving() -> None:
+    """Call once the process has started (imports, app, pools): the objects alive then live
+    as long as the process, so they are frozen out of every later collection, and the young
+    generation is collected less often. Cyclic garbage is still collected."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(SERVING_GC_GEN0, *gc.get_threshold()[1:])
 
 
 def problem_response(err: AppError, request: Request | None = None) -> JSONResponse:

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import gc
 import time
+from types import SimpleNamespace
 
 import jwt
 import pytest
+from starlette.requests import Request
 
 from shared.auth import TokenVerifier, mint_token
 from shared.config import DEV_JWT_SECRET, Settings
 from shared.errors import Forbidden, Unauthorized
+from shared.http.app import SERVING_GC_GEN0, tune_gc_for_serving
+from shared.http.deps import authenticate
 
 
 def test_production_refuses_default_secrets():
@@ -75,3 +80,51 @@ def test_rejected_tokens():
     for token in cases:
         with pytest.raises(Unauthorized):
             verifier.verify(token)
+
+
+def test_verified_tokens_are_cached_until_their_exp_and_failures_never():
+    settings = Settings()
+    verifier = TokenVerifier(settings)
+    exp = int(time.time()) + 2
+    claims = {"sub": "x", "workspace": "acme", "roles": ["manager"], "aud": "mediaops"}
+    token = jwt.encode({**claims, "exp": exp}, settings.jwt_secret, algorithm="HS256")
+    assert verifier.verify(token).workspace_id == "acme"
+    assert verifier.verify(token) is verifier._cache[token]  # the second use is the cache's
+    forged = jwt.encode({**claims, "exp": exp}, "another-key-that-is-long-enough-000")
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            verifier.verify(forged)
+    assert forged not in verifier._cache
+    time.sleep(max(0.0, exp - time.time()) + 0.05)
+    with pytest.raises(Unauthorized, match="expired"):
+        verifier.verify(token)  # cached, but past its exp
+
+
+def _request(headers: dict[str, str], verifier: TokenVerifier) -> Request:
+    app = SimpleNamespace(state=SimpleNamespace(verifier=verifier))
+    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    return Request({"type": "http", "method": "GET", "path": "/", "headers": raw, "app": app})
+
+
+async def test_bearer_dependency_reads_the_authorization_header():
+    settings = Settings()
+    verifier = TokenVerifier(settings)
+    token = mint_token(settings, workspace="acme", roles=["editor"], sub="li")
+    for header in (f"Bearer {token}", f"bearer {token}", f"BEARER  {token} "):
+        principal = await authenticate(_request({"Authorization": header}, verifier))
+        assert (principal.sub, principal.workspace_id) == ("li", "acme")
+    for headers in ({}, {"Authorization": f"Basic {token}"}, {"Authorization": "Bearer "}):
+        with pytest.raises(Unauthorized) as caught:
+            await authenticate(_request(headers, verifier))
+        assert "Bearer" in caught.value.headers["WWW-Authenticate"]
+
+
+def test_serving_gc_freezes_start_up_objects_and_collects_young_ones_less_often():
+    before = gc.get_threshold()
+    try:
+        tune_gc_for_serving()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (SERVING_GC_GEN0, *before[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
