@@ -528,7 +528,9 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
             sandbox_url,
             workers=4,
             concurrency=args.slow_concurrency,
-            posts=args.slow_posts,
+            # the same work per worker, so both runs last about as long: start-up and the
+            # last stragglers weigh the same in each, and the ratio compares steady rates
+            posts=args.slow_posts * 4,
             latency_ms=50,
             extra_pids=sandbox_pid,
         )
@@ -586,7 +588,7 @@ def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--posts", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=100)
-    parser.add_argument("--slow-posts", type=int, default=800)
+    parser.add_argument("--slow-posts", type=int, default=800, help="per worker in the 1 -> 4 runs")
     parser.add_argument("--slow-concurrency", type=int, default=4)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--profile", help="directory for py-spy stacks of the 2-worker run")

@@ -32,6 +32,7 @@ from bench.common import (
     save_results,
 )
 from shared.bus.amqp import AmqpBus
+from shared.cli import run_event_loop
 from shared.config import Settings
 from shared.db import Database
 from shared.events import new_event
@@ -274,10 +275,11 @@ def cli() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    # the event loop of the processes measured (`mediaops relay`/`worker` run on uvloop)
     if args.produce:
-        asyncio.run(produce_steadily(args.rate, args.seconds))
+        run_event_loop(produce_steadily(args.rate, args.seconds))
         return
-    rows = asyncio.run(main(args))
+    rows = run_event_loop(main(args))
     save_results("relay", rows)
     if args.json:
         print(json.dumps(rows, indent=2))
