@@ -4,7 +4,6 @@ work."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -47,28 +46,61 @@ class BearerAuth(HTTPBearer):
         return verifier.verify(token)
 
 
-authenticate = BearerAuth(
-    scheme_name="HTTPBearer",
-    auto_error=False,
-    description="A JWT from `mediaops token` or your IdP",
-)
+_DESCRIPTION = "A JWT from `mediaops token` or your IdP"
+authenticate = BearerAuth(scheme_name="HTTPBearer", auto_error=False, description=_DESCRIPTION)
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
 
-def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
-    async def check(principal: CurrentPrincipal) -> Principal:
-        principal.require(*roles)
+class _RolesCheck(BearerAuth):
+    """The token check and the role gate in one dependency (a nested dependency costs its
+    own resolution per request); the OpenAPI scheme is the same HTTPBearer."""
+
+    def __init__(self, roles: tuple[str, ...]) -> None:
+        super().__init__(scheme_name="HTTPBearer", auto_error=False, description=_DESCRIPTION)
+        self.roles = roles
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        principal = await super().__call__(request)
+        principal.require(*self.roles)
         return principal
 
-    return check
+
+def require_roles(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
+    """`Depends(require_roles("manager", ...))`: the principal, 401 without a valid token,
+    403 without one of the roles."""
+    return _RolesCheck(roles)
 
 
-@dataclass
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
 class UnitOfWork:
-    """One request = one transaction; events emitted here commit with the state change."""
+    """One request = one transaction; events emitted here commit with the state change.
 
-    session: AsyncSession
-    ctx: ServiceContext
+    The session opens on first use: a request whose work runs on the asyncpg pool (GET item,
+    POST item without Idempotency-Key) builds none (an AsyncSession and its transaction cost
+    ~60 us of CPU even when they never connect)."""
+
+    __slots__ = ("_session", "_write", "ctx")
+
+    def __init__(self, ctx: ServiceContext, *, write: bool) -> None:
+        self.ctx = ctx
+        self._write = write
+        self._session: AsyncSession | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            if self._write:
+                # Autobegin: the transaction starts with the first statement and the
+                # dependency commits it (flushing what was added) before the response.
+                self._session = self.ctx.db.session()
+            else:
+                # Reads run in autocommit: one round trip per query, no BEGIN/COMMIT.
+                self._session = AsyncSession(
+                    bind=self.ctx.db.autocommit_engine, expire_on_commit=False
+                )
+        return self._session
 
     async def emit(
         self, type: str, data: Any, *, workspace_id: str, subject: str | None = None
@@ -87,19 +119,15 @@ class UnitOfWork:
         return self.ctx.clock()
 
 
-READ_METHODS = frozenset({"GET", "HEAD"})
-
-
 async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
-    ctx: ServiceContext = request.app.state.ctx
-    if request.method in READ_METHODS:
-        # Reads run in autocommit (one round trip per query), and the session connects only
-        # when first used, so a read served from the asyncpg pool checks out nothing here.
-        async with AsyncSession(bind=ctx.db.autocommit_engine, expire_on_commit=False) as session:
-            yield UnitOfWork(session=session, ctx=ctx)
-        return
-    async with ctx.db.session() as session, session.begin():
-        yield UnitOfWork(session=session, ctx=ctx)
+    uow = UnitOfWork(request.app.state.ctx, write=request.method not in READ_METHODS)
+    try:
+        yield uow
+        if uow._session is not None and uow._write:
+            await uow._session.commit()
+    finally:
+        if uow._session is not None:
+            await uow._session.close()  # rolls back what was not committed
 
 
 # scope="function": commit before the response is sent, so a failed commit is the answer.

@@ -11,12 +11,25 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from shared.errors import Conflict, Unprocessable
 from shared.http.deps import UnitOfWork
+
+
+def _render(payload: Any) -> bytes:
+    """What JSONResponse(jsonable_encoder(payload)) sends, without walking the whole payload
+    first (~7 % of a create): only values json cannot encode go through jsonable_encoder."""
+    try:
+        text = json.dumps(payload, default=jsonable_encoder, **_JSON)
+    except TypeError:  # e.g. dict keys json refuses (UUIDs): the full walk converts them
+        text = json.dumps(jsonable_encoder(payload), **_JSON)
+    return text.encode()
+
+
+_JSON: dict[str, Any] = {"ensure_ascii": False, "allow_nan": False, "separators": (",", ":")}
 
 
 async def idempotent_create(
@@ -25,12 +38,14 @@ async def idempotent_create(
     workspace_id: str,
     body: Any,
     create: Callable[[], Awaitable[tuple[int, Any, dict[str, str]]]],
-) -> JSONResponse:
+) -> Response:
     """Run `create` once per key; it returns (status, json-able body, headers)."""
     key = request.headers.get("idempotency-key")
     if not key:
         status, payload, headers = await create()
-        return JSONResponse(jsonable_encoder(payload), status_code=status, headers=headers)
+        return Response(
+            _render(payload), status_code=status, headers=headers, media_type="application/json"
+        )
     if len(key) > 200:
         raise Unprocessable(
             "Idempotency-Key is longer than 200 characters", field="Idempotency-Key"

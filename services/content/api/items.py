@@ -96,12 +96,13 @@ async def create_item(
 
 async def _insert_item(
     uow: Any, workspace_id: str, owner: str, values: dict[str, Any], now: Any, *, alone: bool
-) -> t.Item:
-    """`create_item`'s rows and event in one statement; the item is never added to the
-    session, so nothing is flushed for it later. `alone`: the request writes nothing else
-    (no Idempotency-Key row), so that statement is the whole transaction and runs on the
-    asyncpg pool (`repo.insert_new_item_alone`); otherwise in the request's transaction."""
-    item = t.Item(
+) -> Any:
+    """`create_item`'s rows and event in one statement; the item is a plain row
+    (`repo.new_item_row`), never in the session, so nothing is flushed for it later.
+    `alone`: the request writes nothing else (no Idempotency-Key row), so that statement is
+    the whole transaction and runs on the asyncpg pool (`repo.insert_new_item_alone`);
+    otherwise in the request's transaction."""
+    item = repo.new_item_row(
         id=uuid.uuid4(),
         workspace_id=workspace_id,
         owner=owner,
@@ -147,7 +148,7 @@ async def post_item(body: ItemIn, uow: Uow, principal: Maker, request: Request) 
         values["cover_asset_id"] = str(body.cover_asset_id) if body.cover_asset_id else None
         values["media"] = media
         item = await _insert_item(uow, ws, principal.sub, values, uow.now(), alone=alone)
-        return 201, item_json(item), {"ETag": f'"{item.version}"'}
+        return 201, item_json(item), {"ETag": f'"{item.version}"'}  # type: ignore[arg-type]
 
     return await idempotent_create(request, uow, ws, body, create)
 

@@ -110,3 +110,8 @@ async def test_post_stores_the_same_rows_as_the_orm_path(content: Content):
         assert fast["versions"][0]["content_hash"] == posted["content_hash"]
         assert fast["item"]["content_hash"] == posted["content_hash"]
         assert fast["kinds"][0]["script"] == ("object" if script else "null")
+        async with content.client(sub="alice") as c:
+            read = await c.get(f"/v1/items/{posted['id']}")
+        # the create's answer (rendered from the plain row) is what a read of the row answers
+        assert read.status_code == 200 and read.json() == posted
+        assert read.headers["etag"] == r.headers["etag"] == '"1"'
