@@ -1,5 +1,5 @@
-"""A fast JSON response: json.dumps with a small default instead of jsonable_encoder's walk
-(which measured ~6 % of a simple GET)."""
+"""A fast JSON response: orjson with a small default instead of jsonable_encoder's walk
+(which measured ~6 % of a simple GET) or json.dumps (~5 % of a GET item)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+import orjson
 from starlette.responses import Response
 
 
@@ -27,8 +28,20 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+# orjson encodes datetimes, UUIDs and enums itself, as isoformat()/str()/value do; these
+# options keep the rest as json.dumps wrote it (int dict keys as strings; a dataclass goes to
+# `_default` like before).
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def dumps(body: Any) -> bytes:
-    return json.dumps(body, default=_default, ensure_ascii=False, separators=(",", ":")).encode()
+    try:
+        return orjson.dumps(body, default=_default, option=_OPTIONS)
+    except TypeError:
+        # what orjson refuses and json takes (integers past 64 bits, NaN as NaN, ...)
+        return json.dumps(
+            body, default=_default, ensure_ascii=False, separators=(",", ":")
+        ).encode()
 
 
 def json_response(
