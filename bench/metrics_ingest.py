@@ -2,17 +2,18 @@
 
 Ours: batches of 1,000 points posted to the real metrics app, in-process through httpx
 ASGITransport (client and server share one Python process and its core), a few batches in
-flight; each batch is validated (one pydantic call for the rows, then the dictionary's
-rules per row), stored in the partitioned `observations` (duplicates dropped) and the daily
-rollups, totals, latest levels and the posts' engagements are updated in the same
-transaction (five statements per batch, each over the whole batch).
+flight; the metrics service's rollup worker runs in the same process (as in `mediaops up`).
+Each batch is validated (one pydantic call for the rows, then the dictionary's rules per
+row) and stored in one statement: the partitioned `observations` (duplicates dropped, unknown
+publications answered per row) and a rollup queue row per new observation; 202. The worker
+drains the queue in chunks (one transaction each) into the daily rollups, totals, latest
+levels and the posts' engagements.
 
-What limits it: the points of a batch land on ~860 of the 3,000 posts, so concurrent
-batches wait for each other's per-series locks (the rollup arithmetic of a series must not
-interleave): batches run one after the other, and a batch costs its database time
-(~60 ms: insert + rollup upsert, rollup recompute + totals) plus the app's Python (~25 ms)
-on a 2-core machine shared with the database. Ceiling: asyncpg `copy_records_to_table` of the same number of rows into a
-plain, unindexed table (no validation, no rollups).
+The figure is end to end: points / time from the first POST until the queue is empty (every
+point in the rollups); the check below then compares `daily_totals` with the totals computed
+here from the generated points. The API's acceptance rate (points / time until the last 202)
+is printed beside it. Ceiling: asyncpg `copy_records_to_table` of the same number of rows
+into a plain, unindexed table (no validation, no rollups).
 
 Database: `mediaops_bench_ingest` (dropped and created, dropped at the end).
 
@@ -123,7 +124,7 @@ async def ours(bodies: list[bytes], concurrency: int) -> dict[str, Any]:
         MEDIAOPS_WRITE_RATE_PER_MINUTE=10_000_000,
         MEDIAOPS_LOG_LEVEL="WARNING",
     )
-    runtime = Runtime(settings, ["metrics"], roles=["api"])
+    runtime = Runtime(settings, ["metrics"], roles=["api", "metrics.rollup"])
     await runtime.start()
     app = create_app(runtime.contexts["metrics"])
     token = mint_token(settings, workspace=WS, roles=["analyst"], sub="bench", ttl_s=3600)
@@ -152,12 +153,55 @@ async def ours(bodies: list[bytes], concurrency: int) -> dict[str, Any]:
                     assert answer["rejected"] == 0, answer["errors"][:3]
                     stored += answer["stored"]
 
+            import asyncpg
+
+            probe = await asyncpg.connect(db_url())
             started = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(concurrency)))
+            accepted = time.perf_counter() - started
+            backlog = await probe.fetchval("SELECT count(*) FROM metrics.rollup_queue")
+            while True:  # until the rollup worker has applied every point
+                if not await probe.fetchval("SELECT EXISTS (SELECT FROM metrics.rollup_queue)"):
+                    break
+                await asyncio.sleep(0.005)
             elapsed = time.perf_counter() - started
+            await probe.close()
     finally:
         await runtime.stop()
-    return {"elapsed": elapsed, "stored": stored, "latencies": latencies}
+    return {
+        "elapsed": elapsed,
+        "accepted": accepted,
+        "backlog": backlog,
+        "stored": stored,
+        "latencies": latencies,
+    }
+
+
+async def check_totals(records: list[list[Any]]) -> None:
+    """Every point is in the rollups: per metric, the sum of the daily totals equals the sum
+    over posts of their last level (the daily increases add up to it), computed here."""
+    import asyncpg
+
+    last: dict[tuple[str, str], tuple[datetime, float]] = {}
+    for recs in records:
+        for _, series, metric, value, at, _ in recs:
+            key = (series, metric)
+            if key not in last or at >= last[key][0]:
+                last[key] = (at, value)
+    expected: dict[str, float] = {}
+    for (_, metric), (_, value) in last.items():
+        expected[metric] = expected.get(metric, 0.0) + value
+    conn = await asyncpg.connect(db_url())
+    try:
+        rows = await conn.fetch(
+            "SELECT metric, sum(value) AS v FROM metrics.daily_totals "
+            "WHERE workspace_id = $1 AND dimension = 'all' GROUP BY metric",
+            WS,
+        )
+    finally:
+        await conn.close()
+    got = {r["metric"]: r["v"] for r in rows}
+    assert got == expected, (got, expected)
 
 
 async def ceiling(records: list[list[Any]]) -> float:
@@ -195,17 +239,22 @@ async def main() -> None:
         await seed(args.posts)
         bodies, records = make_batches(args.batches, args.posts, args.seed)
         result = await ours(bodies, args.concurrency)
+        await check_totals(records)
         raw_s = await ceiling(records)
     finally:
         await admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
     points = args.batches * BATCH
     assert result["stored"] == points, (result["stored"], points)
     ours_rate = points / result["elapsed"]
+    accept_rate = points / result["accepted"]
     raw_rate = points / raw_s
     lat = sorted(result["latencies"])
     rows = [
-        {"figure": "points/s, POST /v1/points (batches of 1,000)", "ours": ours_rate,
-         "ceiling": raw_rate, "ratio": ours_rate / raw_rate, "aim": ">= 0.10", "unit": "points/s"},
+        {"figure": "points/s, POST /v1/points (batches of 1,000) until in the rollups",
+         "ours": ours_rate, "ceiling": raw_rate, "ratio": ours_rate / raw_rate, "aim": ">= 0.10",
+         "unit": "points/s"},
+        {"figure": "points/s accepted (202) by POST /v1/points", "ours": accept_rate,
+         "ceiling": raw_rate, "ratio": accept_rate / raw_rate, "aim": None, "unit": "points/s"},
         {"figure": "batch latency p50 (ms)", "ours": statistics.median(lat) * 1000,
          "ceiling": None, "ratio": None, "aim": None, "unit": "ms"},
         {"figure": "batch latency p95 (ms)", "ours": lat[round(0.95 * (len(lat) - 1))] * 1000,
@@ -214,6 +263,7 @@ async def main() -> None:
     extra = {
         "points": points,
         "concurrency": args.concurrency,
+        "rollup_backlog_at_last_202": result["backlog"],
         "mode": "in-process app via httpx ASGITransport",
         "ceiling": "asyncpg copy_records_to_table into a plain unindexed table",
     }
@@ -224,7 +274,8 @@ async def main() -> None:
         print(json.dumps({"rows": rows, **extra}, indent=2))
         return
     print(f"{points:,} points, {args.concurrency} batches in flight, {extra['mode']}; "
-          f"ceiling: {extra['ceiling']}")  # fmt: skip
+          f"ceiling: {extra['ceiling']}; rollup backlog at the last 202: "
+          f"{result['backlog']:,} points; daily_totals checked against the points")  # fmt: skip
     cols = ["figure", "ours", "ceiling", "ratio", "aim", "unit"]
 
     def fmt(v: Any) -> str:

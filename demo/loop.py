@@ -555,6 +555,13 @@ class Loop:
                 timeout=self.config.timeout + 30,
                 status=got,
             )
+        # Stored points reach the rollups (latest values, reports) within the rollup lag.
+        self.wait(
+            lambda: self.ana.get("metrics", "/v1/ops/rollups")["pending"] == 0,
+            "the metrics rollups to catch up",
+        )
+        for key in keys:
+            self.post_metrics(key)
         first = self.s.post_metrics["brew/weibo"]
         for cp in first["checkpoints"]:
             v = cp["values"]

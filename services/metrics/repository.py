@@ -29,11 +29,11 @@ from services.metrics.domain.goals import (
 )
 from services.metrics.warehouse import (
     LEVEL_METRICS,
-    LOCK_SERIES,
     SeriesDims,
     account_series,
     driver,
     invalidate_diagnoses,
+    lock_rollups,
     publication_series,
     totals_upsert,
 )
@@ -103,6 +103,10 @@ async def register_publication(
     Missing format / pillar / title are taken from the approved item when known; rollup rows
     already written for the post get the new dimensions.
     """
+    # Before the post's row changes: the rollup worker applies chunks under this lock and
+    # reads dimensions then, so its rows and these moves never interleave (and it waits for
+    # no row lock of ours while we wait for it).
+    await lock_rollups(session, workspace_id)
     pg = await driver(session)
     row = await pg.fetchrow(
         f"""
@@ -204,8 +208,6 @@ async def _refresh_rollup_dims(
     if not changed:
         return
     series = sorted(r["series"] for r in changed)
-    # The rollup maintenance rewrites these series' rows by tuple id under this lock.
-    await pg.fetchval(LOCK_SERIES, workspace_id, series)
     moved = (
         "SELECT day, metric, channel, format, pillar, campaign_id, account_id, {sign} value "
         "AS delta FROM metrics.daily_rollups WHERE workspace_id = $1 "
@@ -235,6 +237,7 @@ async def _refresh_rollup_dims(
 
 async def register_item(session: AsyncSession, workspace_id: str, data: Mapping[str, Any]) -> None:
     """Upsert an approved item; its already-published posts get the missing dimensions."""
+    await lock_rollups(session, workspace_id)  # see register_publication
     pg = await driver(session)
     await pg.execute(
         """

@@ -5,8 +5,14 @@ from __future__ import annotations
 from services.metrics.analyst import analyst_tasks
 from services.metrics.api import routers
 from services.metrics.handlers import EVENT_HANDLERS
+from services.metrics.rollup import install_metrics_hook, rollup_tasks
 from services.metrics.tables import metadata
-from shared.service import ServiceSpec, Worker
+from shared.service import ServiceContext, ServiceSpec, Worker
+
+
+async def _setup(ctx: ServiceContext) -> None:
+    install_metrics_hook(ctx)
+
 
 SERVICE = ServiceSpec(
     name="metrics",
@@ -19,6 +25,9 @@ SERVICE = ServiceSpec(
     workers={
         # Goal progress, insights, the weekly report, partitions ahead and the raw purge.
         "analyst": Worker(name="analyst", tasks=analyst_tasks),
+        # Stored observations -> daily rollups, totals, latest levels, engagements.
+        "rollup": Worker(name="rollup", tasks=rollup_tasks),
     },
     large_body_paths=("/v1/points/csv",),
+    setup=_setup,
 )

@@ -1,17 +1,25 @@
 """The metrics warehouse: storing observations and keeping the daily rollups in step.
 
-Hot path, so it speaks asyncpg directly on the session's own connection (same transaction):
+Hot path, so it speaks asyncpg directly (the session's own connection, same transaction, or
+the pool for the API's one-statement batch).
 
-1. `ensure_observation_partition` for every month the batch touches (before any insert);
-2. a transaction-scoped advisory lock per series, taken in a fixed order, so that two
-   batches for the same post cannot interleave their rollup arithmetic;
-3. one statement inserts the observations (`ON CONFLICT DO NOTHING`: the same observation
-   twice is stored once) and upserts each touched (series, metric, local day) with its closing
-   level (the value at the latest observed_at of that day);
-4. one statement recomputes `value` of the touched days and the days after them (the closing
+Storing is one statement: the observations are inserted (`ON CONFLICT DO NOTHING`: the same
+observation twice is stored once) and each new one is queued in `rollup_queue`, atomically.
+A 202 means stored; the rollups follow within the rollup worker's lag (`roll_up_pending`):
+
+1. a transaction-scoped advisory lock per workspace (`lock_rollups`): rollup arithmetic and
+   the moves of a post's dimensions never interleave;
+2. one statement deletes a chunk of the workspace's queue (oldest first, `SKIP LOCKED`, so
+   replicas share the queue) and upserts each touched (series, metric, local day) with its
+   closing level (the value at the latest observed_at of that day) and the latest levels;
+3. one statement recomputes `value` of the touched days and the days after them (the closing
    level minus the previous day's closing level for counters, the closing level for gauges
    and ratios) and adds the counters' changes to `daily_totals` (per day and dimension
-   value, what reports read).
+   value, what reports read); then the posts' engagements.
+
+A crash before the worker's commit leaves the queue rows in place: nothing is lost, the next
+pass applies them. Applying an observation twice changes nothing (levels are compared by
+time, values recomputed from levels), so a rebuild racing the queue is harmless.
 
 `REBUILD_ROLLUPS` computes the same table from the observations in one statement (used after
 a time-zone change and by the report benchmark).
@@ -137,9 +145,7 @@ async def ensure_partitions(session: AsyncSession, moments: Iterable[datetime]) 
     parent exclusively until commit, which must not last as long as a request that then
     waits for other locks (that would deadlock with concurrent batches).
     """
-    months = sorted(
-        {datetime(m.astimezone(UTC).year, m.astimezone(UTC).month, 1, tzinfo=UTC) for m in moments}
-    )
+    months = sorted({_month(m) for m in moments})
     if not months:
         return
     pg = await driver(session)
@@ -161,65 +167,163 @@ async def ensure_partitions(session: AsyncSession, moments: Iterable[datetime]) 
             await conn.commit()
 
 
-LOCK_SERIES = """
-SELECT count(*) FROM (
-    SELECT pg_advisory_xact_lock(k) FROM (
-        SELECT DISTINCT hashtextextended($1 || '/' || s, 0) AS k
-        FROM unnest($2::text[]) AS s ORDER BY 1
-    ) keys
-) locked
+def rollup_lock_key(workspace_id: str) -> str:
+    return f"metrics.rollups/{workspace_id}"
+
+
+async def lock_rollups(session: AsyncSession, workspace_id: str) -> None:
+    """Wait for the workspace's rollup lock (held by the rollup worker while it applies a
+    chunk). Writers that move rollup rows take it before they change a post's dimensions."""
+    pg = await driver(session)
+    await pg.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", rollup_lock_key(workspace_id)
+    )
+
+
+# The new observations' queue rows, from the INSERT's RETURNING (duplicates are not queued).
+_QUEUE = """
+, queued AS (
+    INSERT INTO metrics.rollup_queue (workspace_id, series, metric, value, observed_at)
+    SELECT $1, series, metric, value, observed_at FROM ins
+)
 """
 
-_INSERT_AND_ROLL = """
+_STORE = (
+    """
 WITH input AS (
-    SELECT * FROM unnest($2::text[], $3::text[], $4::float8[], $5::timestamptz[], $6::text[],
-                         $7::text[], $8::timestamptz[], $9::jsonb[])
-        AS t(series, metric, value, observed_at, source, checkpoint, captured_at, raw)
-), dims AS (
-    SELECT * FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
-                         $15::text[], $16::text[])
-        AS d(series, publication_id, account_id, channel, format, pillar, campaign_id)
+    SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[],
+                         $7::timestamptz[], $8::text[], $9::text[], $10::timestamptz[],
+                         $11::text[])
+        AS t(series, publication_id, account_id, metric, value, observed_at, source,
+             checkpoint, captured_at, raw)
 ), ins AS (
     INSERT INTO metrics.observations AS o (workspace_id, series, publication_id, account_id,
         metric, value, observed_at, source, checkpoint, captured_at, raw)
-    SELECT $1, i.series, d.publication_id, d.account_id, i.metric, i.value, i.observed_at,
-           i.source, i.checkpoint, i.captured_at, i.raw
-    FROM input i JOIN dims d USING (series)
+    SELECT $1, series, publication_id, account_id, metric, value, observed_at, source,
+           checkpoint, captured_at, raw::jsonb
+    FROM input
     ON CONFLICT DO NOTHING
     RETURNING o.series, o.metric, o.value, o.observed_at
-), newest AS MATERIALIZED (
-    SELECT DISTINCT ON (series, metric) series, metric, value, observed_at
-    FROM ins
-    ORDER BY series, metric, observed_at DESC
-), lat AS (
-    INSERT INTO metrics.latest_levels AS l (workspace_id, series, metric, level, level_at)
-    SELECT $1, series, metric, value, observed_at
-    FROM newest
-    ON CONFLICT (workspace_id, series, metric) DO UPDATE
-    SET level = excluded.level, level_at = excluded.level_at
-    WHERE excluded.level_at >= l.level_at
-), agg AS (
-    SELECT DISTINCT ON (series, metric, day) series, metric,
-           (observed_at AT TIME ZONE $17)::date AS day, value, observed_at
-    FROM ins
-    ORDER BY series, metric, day, observed_at DESC
-), up AS (
-    INSERT INTO metrics.daily_rollups AS r (workspace_id, series, metric, day, publication_id,
-        account_id, channel, format, pillar, campaign_id, level, level_at, value)
-    SELECT $1, a.series, a.metric, a.day, d.publication_id, d.account_id, d.channel, d.format,
-           d.pillar, d.campaign_id, a.value, a.observed_at, 0
-    FROM agg a JOIN dims d USING (series)
-    ON CONFLICT (workspace_id, series, metric, day) DO UPDATE SET
-        level = CASE WHEN excluded.level_at >= r.level_at THEN excluded.level ELSE r.level END,
-        level_at = greatest(r.level_at, excluded.level_at)
-    RETURNING r.series, r.metric, r.day
+)"""
+    + _QUEUE
+    + "SELECT count(*) FROM ins"
 )
-SELECT (SELECT count(*) FROM ins) AS inserted,
-       coalesce(array_agg(series), '{}') AS series,
-       coalesce(array_agg(metric), '{}') AS metrics,
-       coalesce(array_agg(day), '{}') AS days
-FROM up
+
+# The API's batch: each row names a publication or an account of the workspace; rows naming
+# an unknown one come back by index (per-row errors), the others are stored and queued.
+_STORE_CHECKED = (
+    """
+WITH input AS (
+    SELECT * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::float8[],
+                         $7::timestamptz[], $8::text[], $9::text[])
+        AS t(idx, publication_id, account_id, metric, value, observed_at, source, raw)
+), known AS MATERIALIZED (
+    SELECT i.*, coalesce('p:' || p.publication_id, 'a:' || a.account_id) AS series,
+           coalesce(p.account_id, a.account_id) AS owner
+    FROM input i
+    LEFT JOIN metrics.publications p
+           ON p.workspace_id = $1 AND p.publication_id = i.publication_id
+    LEFT JOIN metrics.accounts a ON a.workspace_id = $1 AND a.account_id = i.account_id
+), ins AS (
+    INSERT INTO metrics.observations AS o (workspace_id, series, publication_id, account_id,
+        metric, value, observed_at, source, captured_at, raw)
+    SELECT $1, series, publication_id, owner, metric, value, observed_at, source, $10,
+           raw::jsonb
+    FROM known WHERE series IS NOT NULL
+    ON CONFLICT DO NOTHING
+    RETURNING o.series, o.metric, o.value, o.observed_at
+)"""
+    + _QUEUE
+    + """
+SELECT (SELECT count(*) FROM ins) AS stored,
+       (SELECT coalesce(array_agg(idx), '{}') FROM known WHERE series IS NULL) AS unknown
 """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PointColumns:
+    """A checked batch as columns (what the statement takes), built without a row object."""
+
+    index: list[int]
+    publication_id: list[str | None]
+    account_id: list[str | None]
+    metric: list[str]
+    value: list[float]
+    observed_at: list[datetime]
+    source: list[str]
+    raw: list[str | None]
+
+
+async def store_checked(
+    pool: Any, known_months: set[datetime], workspace_id: str, rows: PointColumns, now: datetime
+) -> tuple[int, list[int]]:
+    """Store a batch in one statement on the pool (atomic by itself): (stored, indexes of
+    rows naming an unknown publication or account)."""
+    if not rows.index:
+        return 0, []
+    months = {_month(m) for m in rows.observed_at} - known_months
+    async with pool.acquire() as pg:
+        if months:
+            await _create_partitions(pg, months)
+            known_months.update(months)
+        row = await pg.fetchrow(
+            _STORE_CHECKED,
+            workspace_id,
+            rows.index,
+            rows.publication_id,
+            rows.account_id,
+            rows.metric,
+            rows.value,
+            rows.observed_at,
+            rows.source,
+            rows.raw,
+            now,
+        )
+    return int(row["stored"]), list(row["unknown"])
+
+
+def _month(moment: datetime) -> datetime:
+    at = moment.astimezone(UTC)
+    return datetime(at.year, at.month, 1, tzinfo=UTC)
+
+
+async def _create_partitions(pg: Any, months: Iterable[datetime]) -> None:
+    """Each month's partition, created if missing, each in its own short transaction
+    (autocommit on a pool connection): see `ensure_partitions` for why."""
+    for month in sorted(months):
+        await pg.execute("SELECT metrics.ensure_observation_partition($1)", month)
+
+
+async def store_observations(
+    session: AsyncSession,
+    workspace_id: str,
+    timezone: str,
+    points: Sequence[NewObservation],
+    dims: Mapping[str, SeriesDims],
+) -> int:
+    """Insert the points (duplicates dropped) and queue them for the rollups, in the
+    session's transaction; returns rows stored. Every point's series must be in `dims`."""
+    if not points:
+        return 0
+    await ensure_partitions(session, (p.observed_at for p in points))
+    pg = await driver(session)
+    return int(
+        await pg.fetchval(
+            _STORE,
+            workspace_id,
+            [p.series for p in points],
+            [dims[p.series].publication_id for p in points],
+            [dims[p.series].account_id for p in points],
+            [p.metric for p in points],
+            [float(p.value) for p in points],
+            [p.observed_at for p in points],
+            [p.source for p in points],
+            [p.checkpoint for p in points],
+            [p.captured_at for p in points],
+            [None if p.raw is None else json.dumps(p.raw, default=str) for p in points],
+        )
+    )
 
 
 def totals_upsert(source: str, workspace: str = "$1", levels: str = "$5") -> str:
@@ -242,99 +346,175 @@ def totals_upsert(source: str, workspace: str = "$1", levels: str = "$5") -> str
     """
 
 
-# Only the touched tail of each (series, metric) is read: the rows from its earliest touched
-# day on, and the closing level of the day before (index range scans on the primary key).
-_RECOMPUTE = """
-WITH aff AS (
-    SELECT series, metric, min(day) AS from_day
-    FROM unnest($2::text[], $3::text[], $4::date[]) AS t(series, metric, day)
-    GROUP BY 1, 2
-), calc AS MATERIALIZED (
-    SELECT a.series, a.metric, r.day, r.value AS old, r.rid,
-           CASE WHEN a.metric = ANY($5::text[]) THEN r.level
-                ELSE r.level - coalesce(
-                    lag(r.level) OVER (PARTITION BY a.series, a.metric ORDER BY r.day),
-                    (SELECT p.level FROM metrics.daily_rollups p
-                     WHERE p.workspace_id = $1 AND p.series = a.series
-                       AND p.metric = a.metric AND p.day < a.from_day
-                     ORDER BY p.workspace_id DESC, p.series DESC, p.metric DESC, p.day DESC
-                     LIMIT 1),
-                    0)
-           END AS v
+# A chunk of a workspace's queue (oldest first; rows another replica holds are skipped),
+# deleted and applied in one statement, each rollup row written once:
+# - latest levels: each (series, metric)'s newest point if newer than the stored level;
+# - agg: each touched (series, metric, local day)'s closing level among the points;
+# - old / before: the stored rows from each (series, metric)'s earliest touched day on, and
+#   the closing level of the day before (index range scans on the primary key);
+# - merged: the new closing level of each day of those tails (the later point wins); calc:
+#   its value (the increase over the previous day's closing level for counters, the level
+#   for gauges and ratios); only the rows whose level or value changed are written;
+# - daily_totals gets each counter row's change of value, under the dimensions of the row
+#   (an existing row keeps its own; a new one takes its series' current dimensions).
+_ROLL = (
+    """
+WITH claimed AS MATERIALIZED (
+    DELETE FROM metrics.rollup_queue q
+    WHERE q.ctid = ANY(ARRAY(
+        SELECT ctid FROM metrics.rollup_queue WHERE workspace_id = $1
+        ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED))
+    RETURNING q.series, q.metric, q.value, q.observed_at, q.queued_at
+), newest AS MATERIALIZED (
+    SELECT DISTINCT ON (series COLLATE "C", metric COLLATE "C") series, metric, value,
+           observed_at
+    FROM claimed
+    ORDER BY series COLLATE "C", metric COLLATE "C", observed_at DESC
+), lat AS (
+    INSERT INTO metrics.latest_levels AS l (workspace_id, series, metric, level, level_at)
+    SELECT $1, series, metric, value, observed_at
+    FROM newest
+    ON CONFLICT (workspace_id, series, metric) DO UPDATE
+    SET level = excluded.level, level_at = excluded.level_at
+    WHERE excluded.level_at >= l.level_at
+), agg AS MATERIALIZED (
+    SELECT DISTINCT ON (series COLLATE "C", metric COLLATE "C", day) series, metric, day,
+           value AS level, observed_at AS level_at
+    FROM (SELECT *, (observed_at AT TIME ZONE $3)::date AS day FROM claimed) c
+    ORDER BY series COLLATE "C", metric COLLATE "C", day, observed_at DESC
+), aff AS MATERIALIZED (
+    SELECT series, metric, min(day) AS from_day FROM agg GROUP BY 1, 2
+), old AS MATERIALIZED (
+    SELECT a.series, a.metric, r.*
     FROM aff a
     JOIN LATERAL (
-        SELECT day, level, value, ctid AS rid FROM metrics.daily_rollups r
+        SELECT day, level, level_at, value, channel, format, pillar, campaign_id, account_id
+        FROM metrics.daily_rollups r
         WHERE r.workspace_id = $1 AND r.series = a.series AND r.metric = a.metric
           AND r.day >= a.from_day
+        ORDER BY r.workspace_id, r.series, r.metric, r.day
         OFFSET 0  -- keep it a per-series probe of the primary key, not a join of everything
     ) r ON true
-), upd AS (
-    UPDATE metrics.daily_rollups d SET value = c.v
-    FROM calc c
-    -- The rows just read, by their tuple id (the series are locked: it cannot move), so
-    -- that the update probes them rather than joining with every row of the workspace.
-    WHERE d.ctid = c.rid AND d.value IS DISTINCT FROM c.v
-    RETURNING d.day, d.metric, d.channel, d.format, d.pillar, d.campaign_id, d.account_id,
-              d.value - c.old AS delta
+), before AS (
+    SELECT a.series, a.metric,
+           (SELECT p.level FROM metrics.daily_rollups p
+            WHERE p.workspace_id = $1 AND p.series = a.series AND p.metric = a.metric
+              AND p.day < a.from_day
+            ORDER BY p.workspace_id DESC, p.series DESC, p.metric DESC, p.day DESC
+            LIMIT 1) AS level
+    FROM aff a
+), merged AS (
+    SELECT coalesce(o.series, n.series) AS series, coalesce(o.metric, n.metric) AS metric,
+           coalesce(o.day, n.day) AS day,
+           CASE WHEN n.level_at IS NOT NULL AND (o.level_at IS NULL OR n.level_at >= o.level_at)
+                THEN n.level ELSE o.level END AS level,
+           CASE WHEN n.level_at IS NOT NULL AND (o.level_at IS NULL OR n.level_at >= o.level_at)
+                THEN n.level_at ELSE o.level_at END AS level_at,
+           o.day IS NULL AS fresh, o.level AS old_level, o.level_at AS old_level_at,
+           o.value AS old_value, o.channel, o.format, o.pillar, o.campaign_id, o.account_id
+    FROM old o
+    FULL JOIN agg n ON n.series = o.series AND n.metric = o.metric AND n.day = o.day
+), calc AS MATERIALIZED (
+    SELECT m.*,
+           CASE WHEN m.metric = ANY($5::text[]) THEN m.level
+                ELSE m.level - coalesce(
+                    lag(m.level) OVER (PARTITION BY m.series COLLATE "C", m.metric COLLATE "C"
+                                       ORDER BY m.day),
+                    b.level, 0)
+           END AS value
+    FROM merged m JOIN before b USING (series, metric)
+), dims AS MATERIALIZED (
+    SELECT s.series,
+           CASE WHEN s.series LIKE 'p:%' THEN substr(s.series, 3) END AS publication_id,
+           coalesce(p.account_id, a.account_id,
+                    CASE WHEN s.series LIKE 'a:%' THEN substr(s.series, 3) END) AS account_id,
+           coalesce(p.channel, a.channel) AS channel, p.format, p.pillar, p.campaign_id
+    FROM (SELECT DISTINCT series FROM aff) s
+    LEFT JOIN metrics.publications p ON s.series LIKE 'p:%' AND p.workspace_id = $1
+         AND p.publication_id = substr(s.series, 3)
+    LEFT JOIN metrics.accounts a ON s.series LIKE 'a:%' AND a.workspace_id = $1
+         AND a.account_id = substr(s.series, 3)
+), changed AS MATERIALIZED (
+    SELECT c.series, c.metric, c.day, c.level, c.level_at, c.value,
+           c.value - coalesce(c.old_value, 0) AS delta,
+           CASE WHEN c.fresh THEN d.channel ELSE c.channel END AS channel,
+           CASE WHEN c.fresh THEN d.format ELSE c.format END AS format,
+           CASE WHEN c.fresh THEN d.pillar ELSE c.pillar END AS pillar,
+           CASE WHEN c.fresh THEN d.campaign_id ELSE c.campaign_id END AS campaign_id,
+           CASE WHEN c.fresh THEN d.account_id ELSE c.account_id END AS account_id,
+           d.publication_id
+    FROM calc c JOIN dims d USING (series)
+    WHERE (c.level, c.level_at, c.value)
+          IS DISTINCT FROM (c.old_level, c.old_level_at, c.old_value)
+), up AS (
+    INSERT INTO metrics.daily_rollups AS r (workspace_id, series, metric, day, publication_id,
+        account_id, channel, format, pillar, campaign_id, level, level_at, value)
+    SELECT $1, series, metric, day, publication_id, account_id, channel, format, pillar,
+           campaign_id, level, level_at, value
+    FROM changed
+    ON CONFLICT (workspace_id, series, metric, day) DO UPDATE SET
+        level = excluded.level, level_at = excluded.level_at, value = excluded.value
+), tot AS ("""
+    + totals_upsert(
+        "SELECT day, metric, channel, format, pillar, campaign_id, account_id, "
+        "sum(delta) AS delta FROM changed WHERE delta <> 0 GROUP BY 1, 2, 3, 4, 5, 6, 7",
+        levels="$5",
+    )
+    + """)
+SELECT (SELECT count(*) FROM claimed) AS claimed,
+       (SELECT min(queued_at) FROM claimed) AS oldest,
+       (SELECT coalesce(array_agg(substr(series, 3)), '{}') FROM
+           (SELECT DISTINCT series FROM newest
+            WHERE series LIKE 'p:%' AND metric = ANY($4::text[])) e) AS ranked
+"""
 )
-""" + totals_upsert("SELECT * FROM upd")
 
 
-async def store_observations(
-    session: AsyncSession,
-    workspace_id: str,
-    timezone: str,
-    points: Sequence[NewObservation],
-    dims: Mapping[str, SeriesDims],
-) -> int:
-    """Insert the points (duplicates dropped) and update the rollups; returns rows stored.
+@dataclass(frozen=True, slots=True)
+class Rolled:
+    claimed: int
+    oldest: datetime | None  # when the oldest applied row was queued
 
-    Every point's series must be in `dims` (the caller resolved and validated them).
-    """
-    if not points:
-        return 0
-    await ensure_partitions(session, (p.observed_at for p in points))
+
+async def roll_up_pending(
+    session: AsyncSession, workspace_id: str, limit: int, *, wait: bool = False
+) -> Rolled | None:
+    """Apply up to `limit` queued observations of a workspace to the rollups, totals, latest
+    levels and engagements, in the session's transaction. None when another transaction
+    holds the workspace's rollup lock (unless `wait`)."""
     pg = await driver(session)
-    used = sorted({p.series for p in points})
-    await pg.fetchval(LOCK_SERIES, workspace_id, used)
-    used_dims = [dims[s] for s in used]
+    if wait:
+        await lock_rollups(session, workspace_id)
+    elif not await pg.fetchval(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))",
+        rollup_lock_key(workspace_id),
+    ):
+        return None
+    timezone = await workspace_timezone(session, workspace_id)
     row = await pg.fetchrow(
-        _INSERT_AND_ROLL,
-        workspace_id,
-        [p.series for p in points],
-        [p.metric for p in points],
-        [float(p.value) for p in points],
-        [p.observed_at for p in points],
-        [p.source for p in points],
-        [p.checkpoint for p in points],
-        [p.captured_at for p in points],
-        [None if p.raw is None else json.dumps(p.raw, default=str) for p in points],
-        [d.series for d in used_dims],
-        [d.publication_id for d in used_dims],
-        [d.account_id for d in used_dims],
-        [d.channel for d in used_dims],
-        [d.format for d in used_dims],
-        [d.pillar for d in used_dims],
-        [d.campaign_id for d in used_dims],
-        timezone,
+        _ROLL, workspace_id, limit, timezone, list(ENGAGEMENT_PARTS), list(LEVEL_METRICS)
     )
-    inserted = int(row["inserted"])
-    if row["series"]:
-        await pg.execute(
-            _RECOMPUTE,
-            workspace_id,
-            list(row["series"]),
-            list(row["metrics"]),
-            list(row["days"]),
-            list(LEVEL_METRICS),
-        )
-    ranked = sorted(
-        {d.publication_id for d in used_dims if d.publication_id is not None}
-        & {dims[p.series].publication_id for p in points if p.metric in ENGAGEMENT_PARTS}
-    )
-    if inserted and ranked:
-        await pg.execute(_ENGAGEMENTS, workspace_id, ranked, list(ENGAGEMENT_PARTS))
-    return inserted
+    if row["ranked"]:
+        await pg.execute(_ENGAGEMENTS, workspace_id, sorted(row["ranked"]), list(ENGAGEMENT_PARTS))
+    return Rolled(int(row["claimed"]), row["oldest"])
+
+
+# The workspaces with queued rows, by a walk of the index (one probe per workspace).
+PENDING_WORKSPACES = """
+WITH RECURSIVE w AS (
+    SELECT min(workspace_id) AS ws FROM metrics.rollup_queue
+    UNION ALL
+    SELECT (SELECT min(workspace_id) FROM metrics.rollup_queue WHERE workspace_id > w.ws)
+    FROM w WHERE w.ws IS NOT NULL
+)
+SELECT ws FROM w WHERE ws IS NOT NULL
+"""
+
+# The backlog: rows waiting and the age of the oldest (the id order is the queueing order).
+BACKLOG = """
+SELECT (SELECT count(*) FROM metrics.rollup_queue) AS pending,
+       (SELECT queued_at FROM metrics.rollup_queue ORDER BY id LIMIT 1) AS oldest
+"""
 
 
 # A post's engagements so far (what reports rank on): the sum of its engagement parts'
@@ -406,6 +586,7 @@ REBUILD_TOTALS = totals_upsert(
 async def rebuild_rollups(session: AsyncSession, workspace_id: str, timezone: str) -> int:
     """Rollups and totals of a workspace recomputed from its observations (zone change)."""
     pg = await driver(session)
+    await lock_rollups(session, workspace_id)
     await pg.execute("DELETE FROM metrics.daily_rollups WHERE workspace_id = $1", workspace_id)
     await pg.execute("DELETE FROM metrics.daily_totals WHERE workspace_id = $1", workspace_id)
     status = await pg.execute(REBUILD_ROLLUPS, workspace_id, timezone, list(LEVEL_METRICS))

@@ -2,9 +2,9 @@
 
 Processes (as deployments run them): the four services (`mediaops serve X`, API + event
 consumers), the outbox relay, the publisher scheduler, TWO publisher workers, the stats
-poller, the metrics analyst, the content review watcher and the sandbox platform. The loop is
-driven through the public HTTP APIs by `demo.loop.Loop` (the same code `./run demo` narrates)
-and asserted step by step. An outside subscriber binds its own queue to
+poller, the metrics analyst and rollup workers, the content review watcher and the sandbox
+platform. The loop is driven through the public HTTP APIs by `demo.loop.Loop` (the same
+code `./run demo` narrates) and asserted step by step. An outside subscriber binds its own queue to
 `<prefix>mediaops.events` with `#` and parses every message with the `cloudevents` SDK.
 """
 
@@ -42,6 +42,7 @@ WORKERS = (
     ("worker-2", ["worker", "publisher.worker"]),
     ("poller", ["worker", "publisher.poller"]),
     ("analyst", ["worker", "metrics.analyst"]),
+    ("rollup", ["worker", "metrics.rollup"]),
     ("reviews", ["worker", "content.reviews"]),
 )
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
@@ -25,8 +26,9 @@ from services.metrics.domain.dictionary import (
     validate_point,
 )
 from services.metrics.handlers import normalise_fields
-from services.metrics.repository import publications_by_external_id, series_dims
-from services.metrics.warehouse import NewObservation, store_observations, workspace_timezone
+from services.metrics.repository import publications_by_external_id
+from services.metrics.rollup import backlog
+from services.metrics.warehouse import PointColumns, store_checked, workspace_timezone
 from shared.auth import Principal
 from shared.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from shared.http import CurrentPrincipal, Uow, require_roles
@@ -74,78 +76,72 @@ def _error(index: int, field: str, message: str, line: int | None = None) -> dic
     return error
 
 
-async def ingest(
+def check(
+    good: PointColumns,
+    origin: list[tuple[int, int | None]],
+    errors: list[dict[str, Any]],
+    rejected_rows: set[int],
+    row: tuple[int, str | None, str | None, str, Any, datetime, str, str | None, int | None],
+    now: datetime,
+    skew: timedelta,
+) -> None:
+    """One row: appended to the batch's columns, or answered as an error (the unknown ids
+    are found by the storing statement itself)."""
+    index, publication_id, account_id, metric, value, observed_at, source, raw, line = row
+    problem = validate_point(metric, value, observed_at, now, skew)
+    if problem is not None:
+        errors.append(_error(index, problem.field, problem.message, line))
+    elif (publication_id is None) == (account_id is None):
+        errors.append(_error(index, "publication_id", "give publication_id or account_id", line))
+    elif source.startswith("connector:"):
+        errors.append(_error(index, "source", "connector: sources are reserved", line))
+    else:
+        good.index.append(len(origin))
+        origin.append((index, line))
+        good.publication_id.append(publication_id)
+        good.account_id.append(account_id)
+        good.metric.append(metric)
+        good.value.append(float(value))
+        good.observed_at.append(observed_at)
+        good.source.append(source)
+        good.raw.append(raw)
+        return
+    rejected_rows.add(index)
+
+
+def new_columns() -> PointColumns:
+    return PointColumns([], [], [], [], [], [], [], [])
+
+
+async def store(
     uow: Any,
     workspace_id: str,
-    candidates: Sequence[Candidate],
+    good: PointColumns,
+    origin: list[tuple[int, int | None]],
     errors: list[dict[str, Any]],
     rejected_rows: set[int],
 ) -> dict[str, Any]:
-    """Check each candidate, store the good ones (one transaction), report the bad ones."""
-    cfg = config_of(uow.ctx)
-    now = uow.now()
-    skew = timedelta(seconds=cfg.max_clock_skew_s)
-    tz = await workspace_timezone(uow.session, workspace_id)
-    pubs, accs = await series_dims(
-        uow.session,
-        workspace_id,
-        (c.publication_id for c in candidates if c.publication_id),
-        (c.account_id for c in candidates if c.account_id),
+    """Store the checked rows (one statement: observations and their rollup queue rows) and
+    answer per row. The rollups follow within the rollup worker's lag."""
+    known_months = uow.ctx.extras.setdefault("metrics_partitions", set())
+    stored, unknown = await store_checked(
+        await uow.ctx.db.pool(), known_months, workspace_id, good, uow.now()
     )
-    good: list[NewObservation] = []
-    for c in candidates:
-        problem = validate_point(c.metric, c.value, c.observed_at, now, skew)
-        if problem is not None:
-            errors.append(_error(c.index, problem.field, problem.message, c.line))
-            rejected_rows.add(c.index)
-            continue
-        if (c.publication_id is None) == (c.account_id is None):
-            errors.append(
-                _error(c.index, "publication_id", "give publication_id or account_id", c.line)
-            )
-            rejected_rows.add(c.index)
-            continue
-        if c.source.startswith("connector:"):
-            errors.append(_error(c.index, "source", "connector: sources are reserved", c.line))
-            rejected_rows.add(c.index)
-            continue
-        if c.publication_id is not None:
-            dims = pubs.get(c.publication_id)
-            if dims is None:
-                errors.append(
-                    _error(
-                        c.index, "publication_id", f"unknown publication {c.publication_id}", c.line
-                    )
-                )
-                rejected_rows.add(c.index)
-                continue
+    for position in unknown:
+        index, line = origin[position]
+        if good.publication_id[position] is not None:
+            field, what = "publication_id", f"unknown publication {good.publication_id[position]}"
         else:
-            dims = accs.get(c.account_id or "")
-            if dims is None:
-                errors.append(
-                    _error(c.index, "account_id", f"unknown account {c.account_id}", c.line)
-                )
-                rejected_rows.add(c.index)
-                continue
-        good.append(
-            NewObservation(
-                series=dims.series,
-                metric=c.metric,
-                value=float(c.value),
-                observed_at=c.observed_at,
-                source=c.source,
-                captured_at=now,
-                raw=c.raw,
-            )
-        )
-    all_dims = {d.series: d for d in (*pubs.values(), *accs.values())}
-    stored = await store_observations(uow.session, workspace_id, tz, good, all_dims)
+            field, what = "account_id", f"unknown account {good.account_id[position]}"
+        errors.append(_error(index, field, what, line))
+        rejected_rows.add(index)
     errors.sort(key=lambda e: (e["index"], e["field"]))
+    accepted = len(good.index) - len(unknown)
     return {
-        "accepted": len(good),
+        "accepted": accepted,
         "rejected": len(rejected_rows),
         "stored": stored,
-        "duplicates": len(good) - stored,
+        "duplicates": accepted - stored,
         "errors": errors,
     }
 
@@ -164,7 +160,6 @@ async def post_points(body: PointsIn, uow: Uow, principal: Writer) -> JSONRespon
         raise Unprocessable(f"at most {cfg.max_points_per_batch} points per batch", field="points")
     errors: list[dict[str, Any]] = []
     rejected: set[int] = set()
-    candidates: list[Candidate] = []
     try:  # the whole batch in one call; row by row only when some row is bad
         rows: list[PointRow | None] = list(POINT_ROWS.validate_python(body.points))
     except ValidationError:
@@ -178,21 +173,25 @@ async def post_points(body: PointsIn, uow: Uow, principal: Writer) -> JSONRespon
                 errors.append(_error(index, field, str(first.get("msg"))))
                 rejected.add(index)
                 rows.append(None)
+    now = uow.now()
+    skew = timedelta(seconds=cfg.max_clock_skew_s)
+    good, origin = new_columns(), []
     for index, point in enumerate(rows):
         if point is None:
             continue
-        candidates.append(
-            Candidate(
-                index,
-                point.publication_id,
-                point.account_id,
-                point.metric,
-                point.value,
-                point.observed_at,
-                point.source or "api",
-            )
+        row = (
+            index,
+            point.publication_id,
+            point.account_id,
+            point.metric,
+            point.value,
+            point.observed_at,
+            point.source or "api",
+            None,
+            None,
         )
-    result = await ingest(uow, principal.workspace_id, candidates, errors, rejected)
+        check(good, origin, errors, rejected, row, now, skew)
+    result = await store(uow, principal.workspace_id, good, origin, errors, rejected)
     return JSONResponse(result, status_code=202)
 
 
@@ -347,7 +346,15 @@ async def post_points_csv(
                 c.publication_id = found.get(ext, f"external:{ext}")
     errors: list[dict[str, Any]] = []
     rejected: set[int] = set()
-    result = await ingest(uow, ws, candidates, errors, rejected)
+    now = uow.now()
+    skew = timedelta(seconds=cfg.max_clock_skew_s)
+    good, origin = new_columns(), []
+    for c in candidates:
+        raw = None if c.raw is None else json.dumps(c.raw, default=str)
+        row = (c.index, c.publication_id, c.account_id, c.metric, c.value, c.observed_at,
+               c.source, raw, c.line)  # fmt: skip
+        check(good, origin, errors, rejected, row, now, skew)
+    result = await store(uow, ws, good, origin, errors, rejected)
     _dedupe_errors(result)
     result["ignored_columns"] = ignored
     return JSONResponse(result, status_code=202)
@@ -363,3 +370,13 @@ def _dedupe_errors(result: dict[str, Any]) -> None:
             seen.add(key)
             unique.append(e)
     result["errors"] = unique
+
+
+@router.get(
+    "/ops/rollups",
+    summary="The rollup worker's lag: stored observations not yet in the daily rollups",
+)
+async def ops_rollups(uow: Uow, principal: CurrentPrincipal) -> dict[str, Any]:
+    """`pending` rows and the age of the oldest (all workspaces): reports, goals and
+    diagnoses read the rollups, so they lag the accepted points by this much."""
+    return await backlog(uow.ctx)

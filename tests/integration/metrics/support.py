@@ -98,6 +98,20 @@ async def wait_for(
     raise AssertionError("condition not met in time")
 
 
+async def settled(ctx: ServiceContext, workspace: str, timeout: float = 15.0) -> None:
+    """Wait until the rollup worker (running beside the test) has applied every stored point
+    of the workspace: its queue is empty (rows leave it with the commit of their rollups)."""
+
+    async def empty() -> bool:
+        left = await rows(
+            ctx, "SELECT count(*) AS n FROM metrics.rollup_queue WHERE workspace_id = :ws",
+            ws=workspace,
+        )  # fmt: skip
+        return left[0].n == 0
+
+    await wait_for(empty, timeout, step=0.02)
+
+
 async def assert_totals_match_rollups(ctx: ServiceContext, workspace: str) -> None:
     """daily_totals, kept by deltas, equals the rollups summed per day and dimension."""
     sql = """

@@ -25,11 +25,13 @@ async def test_publication_stats_drive_goal_progress_insights_and_the_weekly_rep
     pg_url, amqp_url, make_runtime
 ):
     settings = settings_for_tests(pg_url, amqp_url)
-    config = MetricsConfig(analyst_interval_s=0.2, goal_emit_min_interval_s=0)
+    config = MetricsConfig(
+        analyst_interval_s=0.2, goal_emit_min_interval_s=0, rollup_interval_s=0.05
+    )
     runtime = await make_runtime(
         settings,
         ["metrics"],
-        roles=["api", "consumers", "relay", "metrics.analyst"],
+        roles=["api", "consumers", "relay", "metrics.analyst", "metrics.rollup"],
         extras={"metrics_config": config},
     )
     ctx = runtime.contexts["metrics"]

@@ -74,6 +74,7 @@ async def test_batch_stores_good_rows_and_answers_each_bad_row(metrics):
         ]
         assert all(s.captured_at is not None for s in stored)
 
+        await metrics.settled()
         r = await c.get(f"/v1/publications/{pid}")
         assert r.status_code == 200
         latest = r.json()["latest"]
@@ -122,6 +123,7 @@ async def test_rollups_hold_the_daily_increase_even_when_points_arrive_out_of_or
         await c.post("/v1/points", json={"points": [point(70, "2026-03-03T08:00:00+08:00")]})
         # 2026-03-02T16:30Z is Mar 3 00:30 in Shanghai: a later level for Mar 3.
         await c.post("/v1/points", json={"points": [point(75, "2026-03-02T16:30:00+00:00")]})
+    await metrics.settled()
     daily = await rows(
         metrics.ctx,
         "SELECT day, level, value FROM metrics.daily_rollups WHERE workspace_id = :ws "
@@ -149,11 +151,13 @@ async def test_rollups_hold_the_daily_increase_even_when_points_arrive_out_of_or
     async with metrics.client() as c:
         await c.post("/v1/points", json={"points": [point(5, "2026-03-02T12:00:00+08:00") | {
             "publication_id": other}]})  # fmt: skip
+    await metrics.settled()  # rolled up under no pillar, then moved
     await metrics.deliver(
         "mediaops.content.item.approved",
         {"item_id": "item-late", "version": 2, "content_hash": "h", "title": "Late",
          "format": "article", "pillar": "stories", "title_alternatives": ["Late!"]},
     )  # fmt: skip
+    await metrics.settled()
     pillars = await rows(
         metrics.ctx,
         "SELECT key, value FROM metrics.daily_totals WHERE workspace_id = :ws "
@@ -302,7 +306,7 @@ async def test_a_failed_transaction_leaves_no_observation_and_no_rollup(metrics)
                 session, metrics.ws, "UTC", [point], {dims.series: dims}
             )
             await session.rollback()
-    for table in ("observations", "daily_rollups", "daily_totals", "latest_levels"):
+    for table in ("observations", "rollup_queue", "daily_rollups", "daily_totals", "latest_levels"):
         left = await rows(
             metrics.ctx, f"SELECT count(*) AS n FROM metrics.{table} WHERE workspace_id = :ws",
             ws=metrics.ws,

@@ -48,6 +48,7 @@ async def _week_fixture(metrics) -> tuple[str, str]:  # type: ignore[no-untyped-
             p(a, "likes", 20, "2026-03-04T12:00:00+08:00"),
         ]})  # fmt: skip
         assert r.json()["stored"] == 5, r.text
+    await metrics.settled()
     return a, b
 
 

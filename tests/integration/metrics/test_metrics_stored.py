@@ -42,6 +42,7 @@ async def test_diagnosis_stored_forgotten_by_a_late_peer_and_stored_again(metric
         await _post(metrics, new_id("peer"), at, {"impressions": 1000 + i * 10, "likes": 30})
     weak = new_id("weak")
     await _post(metrics, weak, BASE, {"impressions": 200, "likes": 6})
+    await metrics.settled()
     stored = await _findings(metrics, weak)
     assert [(d["cause"], d["metric"], d["sample_size"], d["baseline_median"]) for d in stored] == [
         ("distribution_or_timing", "impressions", 5, 1020.0)
@@ -56,6 +57,7 @@ async def test_diagnosis_stored_forgotten_by_a_late_peer_and_stored_again(metric
     late = new_id("late")
     await _post(metrics, late, BASE - timedelta(hours=5), {"impressions": 3000, "likes": 90})
     assert await _findings(metrics, weak) is None
+    await metrics.settled()
     async with metrics.client() as c:
         report = (await c.get("/v1/reports", params={"start": "2026-04-20"})).json()
         detail = (await c.get(f"/v1/publications/{weak}")).json()
@@ -96,6 +98,7 @@ async def test_engagements_follow_the_latest_levels(metrics):
             p("impressions", 500, "2026-04-21T12:00:00+00:00"),
         ]})  # fmt: skip
         assert r.json()["stored"] == 1
+        await metrics.settled()
         assert await engagements() is None  # no engagement part yet
         r = await c.post("/v1/points", json={"points": [
             p("likes", 10, "2026-04-21T12:00:00+00:00"),
@@ -103,6 +106,7 @@ async def test_engagements_follow_the_latest_levels(metrics):
             p("shares", 4, "2026-04-22T12:00:00+00:00"),
         ]})  # fmt: skip
         assert r.json()["stored"] == 3
+        await metrics.settled()
         assert await engagements() == 29
         # An older value arriving late does not replace the newer level.
         r = await c.post("/v1/points", json={"points": [
@@ -110,6 +114,7 @@ async def test_engagements_follow_the_latest_levels(metrics):
             p("comments", 3, "2026-04-21T18:00:00+00:00"),
         ]})  # fmt: skip
         assert r.json()["stored"] == 2
+        await metrics.settled()
         assert await engagements() == 32
         report = (await c.get("/v1/reports", params={"start": "2026-04-20"})).json()
         assert [(x["publication_id"], x["primary_value"]) for x in report["top_posts"]] == [
