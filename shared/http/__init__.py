@@ -1,6 +1,13 @@
 """HTTP edge shared by the four services: app factory, errors, auth, unit of work, helpers."""
 
-from shared.http.deps import Ctx, CurrentPrincipal, UnitOfWork, Uow, require_roles
+from shared.http.deps import (
+    Ctx,
+    CurrentPrincipal,
+    UnitOfWork,
+    Uow,
+    open_unit_of_work,
+    require_roles,
+)
 from shared.http.etag import check_if_match, etag
 from shared.http.idempotency import idempotent_create
 from shared.http.pagination import Page, decode_cursor, encode_cursor
@@ -18,5 +25,6 @@ __all__ = [
     "encode_cursor",
     "etag",
     "idempotent_create",
+    "open_unit_of_work",
     "require_roles",
 ]

@@ -4,6 +4,7 @@ work."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -119,15 +120,34 @@ class UnitOfWork:
         return self.ctx.clock()
 
 
+async def _finish(uow: UnitOfWork) -> None:
+    if uow._session is not None and uow._write:
+        await uow._session.commit()
+
+
 async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
     uow = UnitOfWork(request.app.state.ctx, write=request.method not in READ_METHODS)
     try:
         yield uow
-        if uow._session is not None and uow._write:
-            await uow._session.commit()
+        await _finish(uow)
     finally:
         if uow._session is not None:
             await uow._session.close()  # rolls back what was not committed
+
+
+@asynccontextmanager
+async def open_unit_of_work(ctx: ServiceContext) -> AsyncIterator[UnitOfWork]:
+    """What the `Uow` dependency does, for a write route that usually needs no session: the
+    route returns its response after the block, so the commit still comes before the answer
+    is sent and a failed commit is the answer. FastAPI's machinery for a generator dependency
+    (cancel scopes, nested context managers) measured ~10 % of a POST's CPU."""
+    uow = UnitOfWork(ctx, write=True)
+    try:
+        yield uow
+        await _finish(uow)
+    finally:
+        if uow._session is not None:
+            await uow._session.close()
 
 
 # scope="function": commit before the response is sent, so a failed commit is the answer.

@@ -25,7 +25,14 @@ from services.content.api.schemas import ItemIn, ItemPatch
 from services.content.domain.items import flatten_for_diff, tasks_for_format
 from services.content.domain.versions import diff_versions, summarise
 from shared.errors import NotFound, Unprocessable
-from shared.http import Ctx, CurrentPrincipal, Uow, check_if_match, idempotent_create
+from shared.http import (
+    Ctx,
+    CurrentPrincipal,
+    Uow,
+    check_if_match,
+    idempotent_create,
+    open_unit_of_work,
+)
 from shared.http.context import request_id_var, traceparent_var
 
 router = APIRouter(prefix="/v1", tags=["items"])
@@ -136,21 +143,27 @@ async def _insert_item(
     summary="Create a content item (status draft, version 1) with its production tasks",
     responses=WRITE_RESPONSES,
 )
-async def post_item(body: ItemIn, uow: Uow, principal: Maker, request: Request) -> Any:
+async def post_item(body: ItemIn, ctx: Ctx, principal: Maker, request: Request) -> Any:
     ws = principal.workspace_id
     # Without an Idempotency-Key the create is the request's only write.
     alone = "idempotency-key" not in request.headers
+    # The unit of work opened here rather than by `Uow`: the usual create runs on the asyncpg
+    # pool and needs no session; the commit still precedes the answer.
+    async with open_unit_of_work(ctx) as uow:
 
-    async def create() -> tuple[int, Any, dict[str, str]]:
-        media = await _media(uow, ws, body.cover_asset_id, body.asset_ids)
-        values = body.model_dump(exclude={"cover_asset_id", "asset_ids", "script"}, mode="python")
-        values["script"] = body.script.model_dump(mode="json") if body.script else None
-        values["cover_asset_id"] = str(body.cover_asset_id) if body.cover_asset_id else None
-        values["media"] = media
-        item = await _insert_item(uow, ws, principal.sub, values, uow.now(), alone=alone)
-        return 201, item_json(item), {"ETag": f'"{item.version}"'}  # type: ignore[arg-type]
+        async def create() -> tuple[int, Any, dict[str, str]]:
+            media = await _media(uow, ws, body.cover_asset_id, body.asset_ids)
+            values = body.model_dump(
+                exclude={"cover_asset_id", "asset_ids", "script"}, mode="python"
+            )
+            values["script"] = body.script.model_dump(mode="json") if body.script else None
+            values["cover_asset_id"] = str(body.cover_asset_id) if body.cover_asset_id else None
+            values["media"] = media
+            item = await _insert_item(uow, ws, principal.sub, values, uow.now(), alone=alone)
+            return 201, item_json(item), {"ETag": f'"{item.version}"'}  # type: ignore[arg-type]
 
-    return await idempotent_create(request, uow, ws, body, create)
+        response = await idempotent_create(request, uow, ws, body, create)
+    return response
 
 
 @router.get("/items", summary="Items of the workspace, oldest first, filtered")
