@@ -46,6 +46,8 @@ def emitter(uow: Any, workspace_id: str) -> repo.Emit:
 
 
 async def _media(uow: Any, ws: str, cover: uuid.UUID | None, assets: list[uuid.UUID]) -> list:
+    if cover is None and not assets:
+        return []  # without touching uow.session: no session is opened for nothing
     refs: list[tuple[uuid.UUID, str | None]] = []
     if cover is not None:
         refs.append((cover, "cover"))
