@@ -25,9 +25,11 @@ class MetricsConfig:
     max_clock_skew_s: float = 300.0
     # Batch size limit of POST /v1/points.
     max_points_per_batch: int = 10_000
-    # The rollup worker: idle poll interval and queued observations applied per transaction.
+    # The rollup worker: idle poll interval, queued observations applied per transaction and
+    # transactions at once per process (each on its own workspace shard).
     rollup_interval_s: float = 0.2
     rollup_batch: int = 20_000
+    rollup_concurrency: int = 2
     # Insights: how far back posts are considered.
     insight_window_days: int = 90
 

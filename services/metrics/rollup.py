@@ -1,8 +1,9 @@
 """The rollup worker: applies the queued observations to the rollups, totals, latest levels
 and engagements (`warehouse.roll_up_pending`), workspace by workspace, in chunks.
 
-Several replicas are safe: a chunk's rows are claimed with `SKIP LOCKED` and a workspace's
-chunks are applied under its advisory lock (a replica that finds it held moves on). Its lag
+Several tasks and replicas are safe: a chunk's rows are claimed with `SKIP LOCKED` and a
+workspace shard's chunks are applied under its advisory lock (a task that finds it held
+moves on to the next shard), so two tasks apply one workspace on two cores. Its lag
 (rows waiting, age of the oldest) is a Prometheus gauge and `GET /v1/ops/rollups`.
 """
 
@@ -15,7 +16,13 @@ from typing import Any
 from prometheus_client import Gauge, Histogram
 
 from services.metrics.config import config_of
-from services.metrics.warehouse import BACKLOG, PENDING_WORKSPACES, driver, roll_up_pending
+from services.metrics.warehouse import (
+    BACKLOG,
+    PENDING_WORKSPACES,
+    ROLLUP_SHARDS,
+    driver,
+    roll_up_pending,
+)
 from shared.service import ServiceContext
 
 log = logging.getLogger("mediaops.metrics.rollup")
@@ -35,8 +42,9 @@ LAG = Histogram(
 
 
 class Roller:
-    def __init__(self, ctx: ServiceContext) -> None:
+    def __init__(self, ctx: ServiceContext, task: int = 0) -> None:
         self.ctx = ctx
+        self.task = task  # which shard this task tries first
 
     async def run(self) -> None:
         while True:
@@ -51,28 +59,31 @@ class Roller:
                 await asyncio.sleep(config_of(self.ctx).rollup_interval_s)
 
     async def run_pass(self) -> int:
-        """Every workspace with queued rows, chunk after chunk until its queue is empty or
-        another replica holds it. Returns rows applied."""
+        """Every workspace with queued rows, shard by shard (starting at this task's own),
+        chunk after chunk until the shard's queue is empty or another transaction holds it.
+        Returns rows applied."""
         async with self.ctx.db.session() as session:
             pg = await driver(session)
             workspaces = [r["ws"] for r in await pg.fetch(PENDING_WORKSPACES)]
             await session.rollback()
         applied = 0
         for workspace_id in workspaces:
-            while True:
-                n = await self.apply_chunk(workspace_id)
-                if n is None:
-                    break
-                applied += n
-                if n < config_of(self.ctx).rollup_batch:
-                    break
+            for i in range(ROLLUP_SHARDS):
+                shard = (self.task + i) % ROLLUP_SHARDS
+                while True:
+                    n = await self.apply_chunk(workspace_id, shard)
+                    if n is None:
+                        break
+                    applied += n
+                    if n < config_of(self.ctx).rollup_batch:
+                        break
         return applied
 
-    async def apply_chunk(self, workspace_id: str, *, wait: bool = False) -> int | None:
-        """One chunk in one transaction; None when another replica holds the workspace."""
+    async def apply_chunk(self, workspace_id: str, shard: int, *, wait: bool = False) -> int | None:
+        """One chunk in one transaction; None when another transaction holds the shard."""
         limit = config_of(self.ctx).rollup_batch
         async with self.ctx.db.session() as session, session.begin():
-            rolled = await roll_up_pending(session, workspace_id, limit, wait=wait)
+            rolled = await roll_up_pending(session, workspace_id, limit, shard, wait=wait)
         if rolled is None:
             return None
         if rolled.oldest is not None:
@@ -80,10 +91,11 @@ class Roller:
         return rolled.claimed
 
     async def settle(self, workspace_id: str) -> int:
-        """Apply everything queued for a workspace now, waiting for its lock (tests, tools)."""
+        """Apply everything queued for a workspace now, waiting for its locks (tests, tools)."""
         applied = 0
-        while (n := await self.apply_chunk(workspace_id, wait=True)) and n > 0:
-            applied += n
+        for shard in range(ROLLUP_SHARDS):
+            while (n := await self.apply_chunk(workspace_id, shard, wait=True)) and n > 0:
+                applied += n
         return applied
 
 
@@ -115,4 +127,5 @@ def install_metrics_hook(ctx: ServiceContext) -> None:
 
 
 def rollup_tasks(ctx: ServiceContext) -> list[Any]:
-    return [Roller(ctx).run]
+    """`rollup_concurrency` tasks per process (one transaction each at a time)."""
+    return [Roller(ctx, task).run for task in range(config_of(ctx).rollup_concurrency)]

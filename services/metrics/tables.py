@@ -132,6 +132,8 @@ publications = sa.Table(
         "format",
         "published_at",
     ),
+    # Room for HOT updates of `engagements` (rewritten by the rollup worker).
+    postgresql_with={"fillfactor": 70},
 )
 
 # Partitioned by RANGE (observed_at) in the migration; the key includes the partition column.
@@ -227,18 +229,19 @@ checkpoint_snapshots = sa.Table(
 
 # Stored observations whose rollups are not applied yet: the ingestion statement adds a row
 # per new observation; the rollup worker deletes them in the transaction that applies them.
-# Only the fields the rollups need (the observation itself stays in `observations`).
+# Only the fields the rollups need (the observation itself stays in `observations`). No
+# index: it is short-lived and read whole (a chunk is claimed by a scan and deleted by tuple
+# id); an index would cost every ingested point an index insert.
 rollup_queue = sa.Table(
     "rollup_queue",
     metadata,
-    sa.Column("id", sa.BigInteger, sa.Identity(always=False), primary_key=True),
+    sa.Column("id", sa.BigInteger, sa.Identity(always=False), nullable=False),
     sa.Column("workspace_id", sa.String(64), nullable=False),
     sa.Column("series", sa.String(80), nullable=False),
     sa.Column("metric", sa.String(40), nullable=False),
     sa.Column("value", sa.Float, nullable=False),
     _ts("observed_at"),
     _ts("queued_at", server_default=sa.func.now()),
-    sa.Index("ix_rollup_queue_workspace_id_id", "workspace_id", "id"),
 )
 
 # Each series' latest level per metric (a post's numbers so far), kept with the rollups.
@@ -251,6 +254,7 @@ latest_levels = sa.Table(
     sa.Column("level", sa.Float, nullable=False),
     _ts("level_at"),
     sa.PrimaryKeyConstraint("workspace_id", "series", "metric"),
+    postgresql_with={"fillfactor": 70},  # room for HOT updates (every rollup chunk)
 )
 
 competitors = sa.Table(

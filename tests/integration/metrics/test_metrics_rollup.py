@@ -14,7 +14,7 @@ import pytest
 
 from services.metrics.config import MetricsConfig
 from services.metrics.rollup import Roller
-from services.metrics.warehouse import rebuild_rollups, roll_up_pending
+from services.metrics.warehouse import ROLLUP_SHARDS, rebuild_rollups, roll_up_pending
 from shared.db import plain_url
 from tests.conftest import client_for, make_token, settings_for_tests
 from tests.integration.metrics.support import (
@@ -79,7 +79,9 @@ async def test_a_crash_between_store_and_rollup_loses_nothing(pg_url, make_runti
     # The worker's connection dies after applying the chunk, before its commit.
     async with ctx.db.session() as session:
         await session.begin()
-        rolled = await roll_up_pending(session, ws, 1000)
+        shard = (await rows(ctx, "SELECT hashtext(:s) & :m AS k", s=f"p:{pid}",
+                            m=ROLLUP_SHARDS - 1))[0].k  # fmt: skip
+        rolled = await roll_up_pending(session, ws, 1000, shard)
         assert rolled is not None and rolled.claimed == 3
         assert await _count_in(session, "daily_rollups", ws) > 0  # applied, not committed
         pg = (await (await session.connection()).get_raw_connection()).driver_connection
@@ -175,7 +177,7 @@ async def test_replicas_share_the_queue_and_agree_with_a_rebuild(pg_url, make_ru
                 r = await c.post("/v1/points", json={"points": points[start : start + 25]})
                 assert r.status_code == 202 and r.json()["rejected"] == 0, r.text
 
-    replicas = [Roller(ctx) for _ in range(3)]
+    replicas = [Roller(ctx, task) for task in range(3)]  # shards of a workspace at once
     await asyncio.gather(*(r.run_pass() for r in replicas))
     for ws in workspaces:
         await replicas[0].settle(ws)  # anything a replica skipped while another held it

@@ -1,5 +1,7 @@
 """rollup queue: observations stored, their rollups applied later by the rollup worker
 
+No index (see tables.py): a chunk is claimed by a scan and deleted by tuple id.
+
 Revision ID: e5a7c3d9f210
 Revises: 3a99e60454ad
 Create Date: 2026-11-26 13:30:00
@@ -28,18 +30,9 @@ def upgrade() -> None:
         sa.Column(
             "queued_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_rollup_queue")),
-        schema="metrics",
-    )
-    op.create_index(
-        "ix_rollup_queue_workspace_id_id",
-        "rollup_queue",
-        ["workspace_id", "id"],
-        unique=False,
         schema="metrics",
     )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_rollup_queue_workspace_id_id", table_name="rollup_queue", schema="metrics")
     op.drop_table("rollup_queue", schema="metrics")
