@@ -1,10 +1,10 @@
 """HTTP edge shared by the four services: app factory, errors, auth, unit of work, helpers."""
 
 from shared.http.deps import (
-    Ctx,
     CurrentPrincipal,
     UnitOfWork,
     Uow,
+    context_of,
     open_unit_of_work,
     require_roles,
 )
@@ -14,13 +14,13 @@ from shared.http.pagination import Page, decode_cursor, encode_cursor
 from shared.http.schemas import StrictModel
 
 __all__ = [
-    "Ctx",
     "CurrentPrincipal",
     "Page",
     "StrictModel",
     "UnitOfWork",
     "Uow",
     "check_if_match",
+    "context_of",
     "decode_cursor",
     "encode_cursor",
     "etag",

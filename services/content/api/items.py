@@ -26,10 +26,10 @@ from services.content.domain.items import flatten_for_diff, tasks_for_format
 from services.content.domain.versions import diff_versions, summarise
 from shared.errors import NotFound, Unprocessable
 from shared.http import (
-    Ctx,
     CurrentPrincipal,
     Uow,
     check_if_match,
+    context_of,
     idempotent_create,
     open_unit_of_work,
 )
@@ -145,13 +145,13 @@ async def _insert_item(
     summary="Create a content item (status draft, version 1) with its production tasks",
     responses=WRITE_RESPONSES,
 )
-async def post_item(body: ItemIn, ctx: Ctx, principal: Maker, request: Request) -> Any:
+async def post_item(body: ItemIn, principal: Maker, request: Request) -> Any:
     ws = principal.workspace_id
     # Without an Idempotency-Key the create is the request's only write.
     alone = "idempotency-key" not in request.headers
     # The unit of work opened here rather than by `Uow`: the usual create runs on the asyncpg
     # pool and needs no session; the commit still precedes the answer.
-    async with open_unit_of_work(ctx) as uow:
+    async with open_unit_of_work(context_of(request)) as uow:
 
         async def create() -> tuple[int, Any, dict[str, str]]:
             media = await _media(uow, ws, body.cover_asset_id, body.asset_ids)
@@ -201,9 +201,9 @@ async def list_items(
 
 
 @router.get("/items/{item_id}", summary="One item (ETag = its version)")
-async def get_item(item_id: str, ctx: Ctx, principal: CurrentPrincipal) -> Any:
+async def get_item(item_id: str, principal: CurrentPrincipal, request: Request) -> Any:
     # Served from the asyncpg pool: no session, no transaction.
-    item = await repo.read_item(ctx, principal.workspace_id, item_id)
+    item = await repo.read_item(context_of(request), principal.workspace_id, item_id)
     return tagged(item_json(item), item.version)  # type: ignore[arg-type]
 
 
