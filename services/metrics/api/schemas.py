@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from typing_extensions import TypedDict
 
 from shared.http import StrictModel
-from shared.http.schemas import unstorable_text
 
 _POINT_EXAMPLE = {
     "publication_id": "5f0c2b4e-8d1a-4c7e-9a51-3c1f0e2d7b11",
@@ -20,14 +19,17 @@ _POINT_EXAMPLE = {
 }
 
 
+_ID = r"^[^\x00]+$"  # stored as text: no NUL (unpaired surrogates fail as invalid strings)
+
+
 class PointRow(BaseModel):
     """The fields of a point, checked row by row inside a `PointsIn` batch whose text was
     already checked storable as a whole (so not walked again per row)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    publication_id: str | None = Field(None, min_length=1, max_length=64)
-    account_id: str | None = Field(None, min_length=1, max_length=64)
+    publication_id: str | None = Field(None, min_length=1, max_length=64, pattern=_ID)
+    account_id: str | None = Field(None, min_length=1, max_length=64, pattern=_ID)
     metric: str = Field(min_length=1, max_length=40)
     value: float = Field(strict=True)
     observed_at: datetime
@@ -46,8 +48,8 @@ class PointRowDict(TypedDict, total=False):
 
     __pydantic_config__ = ConfigDict(extra="forbid", str_strip_whitespace=True)  # type: ignore[misc]
 
-    publication_id: Annotated[str | None, Field(min_length=1, max_length=64)]
-    account_id: Annotated[str | None, Field(min_length=1, max_length=64)]
+    publication_id: Annotated[str | None, Field(min_length=1, max_length=64, pattern=_ID)]
+    account_id: Annotated[str | None, Field(min_length=1, max_length=64, pattern=_ID)]
     metric: Required[Annotated[str, Field(min_length=1, max_length=40)]]
     value: Required[Annotated[float, Field(strict=True)]]
     observed_at: Required[datetime]
@@ -59,18 +61,6 @@ POINT_ROWS: TypeAdapter[list[PointRowDict]] = TypeAdapter(list[PointRowDict])
 POINT_ROW: TypeAdapter[PointRowDict] = TypeAdapter(PointRowDict)
 
 
-def _storable(value: str) -> bool:
-    if "\x00" in value:
-        return False
-    if value.isascii():
-        return True
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 class PointsIn(StrictModel):
     """A batch of points. Rows are validated one by one: good rows are stored, bad rows come
     back in `errors` with their index (each row has the shape of `PointIn`)."""
@@ -80,28 +70,10 @@ class PointsIn(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _storable_text(cls, data: Any) -> Any:
-        """StrictModel's check (same error), with a fast pass over the usual shape: a list of
-        flat rows whose text is checked without building a path per value (2.5 -> 0.3 ms
-        per 1,000 rows); the general walk names the path when something is found."""
-        rows = data.get("points") if isinstance(data, dict) and len(data) == 1 else None
-        if isinstance(rows, list):
-            clean = True
-            for row in rows:
-                if type(row) is not dict:
-                    clean = False
-                    break
-                for key, value in row.items():
-                    if type(value) is str and not _storable(value):
-                        clean = False
-                    elif type(value) in (dict, list) or not _storable(key):
-                        clean = False
-                if not clean:
-                    break
-            if clean:
-                return data
-        bad = unstorable_text(data)
-        if bad:
-            raise ValueError(f"{bad}: text contains a NUL byte or an unpaired surrogate")
+        """StrictModel walks every value for text PostgreSQL cannot store (2.5 ms per 1,000
+        rows); here the rows' fields check their own: the ids refuse NUL (pattern) and
+        unpaired surrogates (not a valid string), metric and source must be known or match
+        their pattern. A bad row is answered in `errors`, like any other bad row."""
         return data
 
     points: list[dict[str, Any]] = Field(

@@ -312,3 +312,25 @@ async def test_a_failed_transaction_leaves_no_observation_and_no_rollup(metrics)
             ws=metrics.ws,
         )  # fmt: skip
         assert left[0].n == 0, table
+
+
+async def test_text_postgresql_cannot_store_is_a_row_error(metrics):
+    pid = new_id()
+    await metrics.deliver(PUBLISHED, published(pid, T0))
+    at = "2026-03-02T12:00:00+08:00"
+    body = (
+        '{"points": ['
+        f'{{"publication_id": "{pid}", "metric": "reads", "value": 1, "observed_at": "{at}"}},'
+        f'{{"publication_id": "a\\u0000b", "metric": "reads", "value": 1, "observed_at": "{at}"}},'
+        f'{{"account_id": "\\udbb9x", "metric": "followers", "value": 1, "observed_at": "{at}"}}'
+        "]}"
+    )
+    async with metrics.client() as c:
+        r = await c.post("/v1/points", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 202, r.text
+        answer = r.json()
+        assert (answer["stored"], answer["rejected"]) == (1, 2)
+        assert [(e["index"], e["field"]) for e in answer["errors"]] == [
+            (1, "publication_id"),
+            (2, "account_id"),
+        ]
