@@ -314,23 +314,29 @@ async def test_a_failed_transaction_leaves_no_observation_and_no_rollup(metrics)
         assert left[0].n == 0, table
 
 
-async def test_text_postgresql_cannot_store_is_a_row_error(metrics):
+async def test_text_postgresql_cannot_store_is_refused(metrics):
     pid = new_id()
     await metrics.deliver(PUBLISHED, published(pid, T0))
     at = "2026-03-02T12:00:00+08:00"
-    body = (
-        '{"points": ['
-        f'{{"publication_id": "{pid}", "metric": "reads", "value": 1, "observed_at": "{at}"}},'
-        f'{{"publication_id": "a\\u0000b", "metric": "reads", "value": 1, "observed_at": "{at}"}},'
-        f'{{"account_id": "\\udbb9x", "metric": "followers", "value": 1, "observed_at": "{at}"}}'
-        "]}"
-    )
+    good = f'{{"publication_id": "{pid}", "metric": "reads", "value": 1, "observed_at": "{at}"}}'
+    nul = f'{{"publication_id": "a\\u0000b", "metric": "reads", "value": 1, "observed_at": "{at}"}}'
+    lone = f'{{"account_id": "\\udbb9x", "metric": "followers", "value": 1, "observed_at": "{at}"}}'
+    json_headers = {"content-type": "application/json"}
     async with metrics.client() as c:
-        r = await c.post("/v1/points", content=body, headers={"content-type": "application/json"})
+        # A NUL in an id: that row is answered, the good one stored.
+        r = await c.post(
+            "/v1/points", content=f'{{"points": [{good}, {nul}]}}', headers=json_headers
+        )
         assert r.status_code == 202, r.text
         answer = r.json()
-        assert (answer["stored"], answer["rejected"]) == (1, 2)
-        assert [(e["index"], e["field"]) for e in answer["errors"]] == [
-            (1, "publication_id"),
-            (2, "account_id"),
-        ]
+        assert (answer["stored"], answer["rejected"]) == (1, 1)
+        assert [(e["index"], e["field"]) for e in answer["errors"]] == [(1, "publication_id")]
+        # An unpaired surrogate is not JSON text we read: the whole body is refused.
+        r = await c.post("/v1/points", content=f'{{"points": [{lone}]}}', headers=json_headers)
+        assert r.status_code == 422 and r.json()["field"] == "body"
+        assert r.headers["content-type"] == "application/problem+json"
+        r = await c.post("/v1/points", content=b"{not json", headers=json_headers)
+        assert r.status_code == 422 and r.json()["field"] == "body"
+        r = await c.post("/v1/points", json={"points": [], "extra": 1})
+        assert r.status_code == 422
+        assert {e["field"] for e in r.json()["errors"]} == {"points", "extra"}
