@@ -15,9 +15,13 @@ here from the generated points. The API's acceptance rate (points / time until t
 is printed beside it. Ceiling: asyncpg `copy_records_to_table` of the same number of rows
 into a plain, unindexed table (no validation, no rollups).
 
+Rounds (3 by default): the ceiling (the fastest of three COPY passes), then ours on an
+emptied warehouse; each round's ratio is against its own ceiling and the table shows the
+medians (the machine is shared and noisy).
+
 Database: `mediaops_bench_ingest` (dropped and created, dropped at the end).
 
-    .venv/bin/python -m bench.metrics_ingest [--batches 150] [--concurrency 4] [--json]
+    .venv/bin/python -m bench.metrics_ingest [--batches 150] [--concurrency 4] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -210,6 +214,7 @@ async def ceiling(records: list[list[Any]]) -> float:
     conn = await asyncpg.connect(db_url())
     try:
         await conn.execute(
+            "DROP TABLE IF EXISTS bench_raw; "
             "CREATE TABLE bench_raw (workspace_id text, series text, metric text, "
             "value float8, observed_at timestamptz, source text)"
         )
@@ -221,12 +226,29 @@ async def ceiling(records: list[list[Any]]) -> float:
         await conn.close()
 
 
+async def reset() -> None:
+    """The warehouse empty again for the next round (posts and their partitions stay)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(db_url())
+    try:
+        await conn.execute(
+            "TRUNCATE metrics.observations, metrics.rollup_queue, metrics.daily_rollups, "
+            "metrics.daily_totals, metrics.latest_levels; "
+            "UPDATE metrics.publications SET engagements = NULL"
+        )
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batches", type=int, default=150)
     parser.add_argument("--posts", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -238,23 +260,43 @@ async def main() -> None:
         await asyncio.to_thread(upgrade, "metrics", db_url())
         await seed(args.posts)
         bodies, records = make_batches(args.batches, args.posts, args.seed)
-        result = await ours(bodies, args.concurrency)
-        await check_totals(records)
-        raw_s = await ceiling(records)
+        points = args.batches * BATCH
+        # Rounds of ceiling then ours, each ratio against its own round's ceiling: the
+        # machine is shared, a ceiling measured minutes apart says little.
+        rounds: list[dict[str, Any]] = []
+        for n in range(args.rounds):
+            if n:
+                await reset()
+            # The fastest of three COPY passes: the ceiling, not a momentarily slow pass.
+            raw_rate = points / min([await ceiling(records) for _ in range(3)])
+            result = await ours(bodies, args.concurrency)
+            assert result["stored"] == points, (result["stored"], points)
+            await check_totals(records)
+            rate = points / result["elapsed"]
+            rounds.append({**result, "raw": raw_rate, "rate": rate,
+                           "accept": points / result["accepted"]})  # fmt: skip
+            if not args.json:
+                print(f"round {n + 1}: {rate:,.0f} points/s end to end "
+                      f"({points / result['accepted']:,.0f}/s accepted, backlog at the last "
+                      f"202: {result['backlog']:,}), COPY {raw_rate:,.0f} rows/s, "
+                      f"ratio {rate / raw_rate:.3f}")  # fmt: skip
     finally:
         await admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-    points = args.batches * BATCH
-    assert result["stored"] == points, (result["stored"], points)
-    ours_rate = points / result["elapsed"]
-    accept_rate = points / result["accepted"]
-    raw_rate = points / raw_s
-    lat = sorted(result["latencies"])
+
+    def med(key: str) -> float:
+        return statistics.median(r[key] for r in rounds)
+
+    ours_rate, accept_rate, raw_rate = med("rate"), med("accept"), med("raw")
+    ratio = statistics.median(r["rate"] / r["raw"] for r in rounds)
+    accept_ratio = statistics.median(r["accept"] / r["raw"] for r in rounds)
+    result = {"backlog": int(med("backlog"))}
+    lat = sorted(x for r in rounds for x in r["latencies"])
     rows = [
         {"figure": "points/s, POST /v1/points (batches of 1,000) until in the rollups",
-         "ours": ours_rate, "ceiling": raw_rate, "ratio": ours_rate / raw_rate, "aim": ">= 0.10",
+         "ours": ours_rate, "ceiling": raw_rate, "ratio": ratio, "aim": ">= 0.10",
          "unit": "points/s"},
         {"figure": "points/s accepted (202) by POST /v1/points", "ours": accept_rate,
-         "ceiling": raw_rate, "ratio": accept_rate / raw_rate, "aim": None, "unit": "points/s"},
+         "ceiling": raw_rate, "ratio": accept_ratio, "aim": None, "unit": "points/s"},
         {"figure": "batch latency p50 (ms)", "ours": statistics.median(lat) * 1000,
          "ceiling": None, "ratio": None, "aim": None, "unit": "ms"},
         {"figure": "batch latency p95 (ms)", "ours": lat[round(0.95 * (len(lat) - 1))] * 1000,
@@ -263,6 +305,8 @@ async def main() -> None:
     extra = {
         "points": points,
         "concurrency": args.concurrency,
+        "rounds": args.rounds,
+        "ratios": [round(r["rate"] / r["raw"], 4) for r in rounds],
         "rollup_backlog_at_last_202": result["backlog"],
         "mode": "in-process app via httpx ASGITransport",
         "ceiling": "asyncpg copy_records_to_table into a plain unindexed table",
@@ -273,6 +317,7 @@ async def main() -> None:
     if args.json:
         print(json.dumps({"rows": rows, **extra}, indent=2))
         return
+    print(f"medians of {args.rounds} rounds (ratio: the median of each round's own ratio)")
     print(f"{points:,} points, {args.concurrency} batches in flight, {extra['mode']}; "
           f"ceiling: {extra['ceiling']}; rollup backlog at the last 202: "
           f"{result['backlog']:,} points; daily_totals checked against the points")  # fmt: skip
