@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     retry_delays_ms: list[int] = Field([1000, 5000, 30000], alias="MEDIAOPS_RETRY_DELAYS_MS")
     max_attempts: int = Field(5, alias="MEDIAOPS_MAX_ATTEMPTS")
     prefetch: int = Field(100, alias="MEDIAOPS_PREFETCH")
+    # A publish whose confirm has not come back by then fails (the relay retries the rows):
+    # a broker that blocks publishers (memory/disk alarm) or a half-dead connection must not
+    # hold the relay, and its locked outbox rows, forever.
+    publish_timeout_s: float = Field(30.0, gt=0, alias="MEDIAOPS_PUBLISH_TIMEOUT_S")
     relay_batch: int = Field(500, alias="MEDIAOPS_RELAY_BATCH")
     relay_poll_s: float = Field(1.0, alias="MEDIAOPS_RELAY_POLL_S")
     # Sent outbox rows are kept this long: the window for re-publishing after broker loss.

@@ -130,6 +130,7 @@ class AmqpBus:
             ),
             routing_key=m.routing_key,
             mandatory=True,
+            timeout=self.settings.publish_timeout_s,
         )
 
     async def _publish_to_queue(
@@ -146,6 +147,7 @@ class AmqpBus:
             ),
             routing_key=queue,
             mandatory=True,
+            timeout=self.settings.publish_timeout_s,
         )
 
     # -- topology ----------------------------------------------------------------------

@@ -294,3 +294,31 @@ async def test_purge_drops_old_sent_outbox_rows_and_old_inbox_rows_only(pg_url, 
     ids = {r.id for r in outbox}
     assert old not in ids and new in ids
     assert any(r.sent_at is None for r in outbox)  # unsent rows are never purged
+
+
+async def test_a_publish_the_broker_never_confirms_fails_in_time(pg_url, amqp_url):
+    """A broker that stops answering (a blocked publisher, a half-dead connection) turns a
+    publish into an error after MEDIAOPS_PUBLISH_TIMEOUT_S instead of a wait without end: the
+    relay rolls back, keeps its rows and tries again."""
+    from shared.bus.amqp import AmqpBus
+    from tests.support import infra
+    from tests.support.faultproxy import FaultProxy
+
+    proxy = FaultProxy.for_url(amqp_url).start()
+    settings = settings_for_tests(pg_url, proxy.rewrite(amqp_url), MEDIAOPS_PUBLISH_TIMEOUT_S=0.5)
+    bus = AmqpBus(settings)
+    await bus.start()
+    try:
+        message = Message("events", GOAL_CREATED, b"{}", str(uuid.uuid4()))
+        await bus.publish([message])  # confirmed while the broker answers
+        proxy.set_mode("blackhole")
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await bus.publish([Message("events", GOAL_CREATED, b"{}", str(uuid.uuid4()))])
+        assert 0.4 <= time.monotonic() - started < 3
+    finally:
+        proxy.set_mode("pass")
+        proxy.cut()
+        await bus.close(grace_s=1)
+        await infra.delete_declared(bus)
+        proxy.stop()
