@@ -85,7 +85,7 @@ def up(
         err=True,
     )
     uvicorn.run(
-        create_gateway(runtime),
+        create_gateway(runtime, tune_gc=True),
         host=host or settings.host,
         port=port or settings.port,
         log_level="warning",

@@ -15,10 +15,16 @@ from shared.runtime import Runtime
 log = logging.getLogger("mediaops.gateway")
 
 
-def create_gateway(runtime: Runtime, *, with_sandbox: bool = True) -> FastAPI:
+def create_gateway(
+    runtime: Runtime, *, with_sandbox: bool = True, tune_gc: bool = False
+) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        if tune_gc:  # a process of its own (`mediaops up`), as `mediaops serve` does
+            from shared.http.app import tune_gc_for_serving
+
+            tune_gc_for_serving()
         try:
             yield
         finally:
