@@ -66,14 +66,27 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         if body and not has_length:
             head.append(f"Content-Length: {len(body)}")
         payload = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
-        async with self._slots:
-            reader, writer = await self._connection(key)
+        # The client's timeouts (httpx passes them in the request): pool, connect, and read,
+        # the last one here bounding the whole answer rather than each read of it.
+        timeouts = request.extensions.get("timeout") or {}
+        if self._slots.locked():
+            try:
+                await asyncio.wait_for(self._slots.acquire(), timeouts.get("pool"))
+            except TimeoutError as exc:
+                raise httpx.PoolTimeout("no free connection in time", request=request) from exc
+        else:
+            await self._slots.acquire()  # free now: no timer for the common case
+        try:
+            reader, writer = await self._connection(key, timeouts.get("connect"), request)
             keep = False
             try:
                 writer.write(payload)
-                status, headers, content, keep = await _read_response(reader)
+                async with asyncio.timeout(timeouts.get("read")):
+                    status, headers, content, keep = await _read_response(reader)
             except httpx.TransportError:
                 raise
+            except TimeoutError as exc:
+                raise httpx.ReadTimeout("no complete answer in time", request=request) from exc
             except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
                 raise httpx.ReadError(f"{type(exc).__name__}: {exc}", request=request) from exc
             finally:
@@ -81,9 +94,13 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                     self._idle[key].append((reader, writer, time.monotonic()))
                 else:
                     writer.close()
+        finally:
+            self._slots.release()
         return httpx.Response(status, headers=headers, content=content, request=request)
 
-    async def _connection(self, key: tuple[str, int]) -> tuple[asyncio.StreamReader, Any]:
+    async def _connection(
+        self, key: tuple[str, int], timeout: float | None, request: httpx.Request
+    ) -> tuple[asyncio.StreamReader, Any]:
         idle = self._idle[key]
         now = time.monotonic()
         while idle:
@@ -92,9 +109,13 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 return reader, writer
             writer.close()
         try:
-            reader, writer = await asyncio.open_connection(key[0], key[1])
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(key[0], key[1]), timeout
+            )
+        except TimeoutError as exc:
+            raise httpx.ConnectTimeout("no connection in time", request=request) from exc
         except OSError as exc:
-            raise httpx.ConnectError(f"{type(exc).__name__}: {exc}") from exc
+            raise httpx.ConnectError(f"{type(exc).__name__}: {exc}", request=request) from exc
         return reader, writer
 
     async def aclose(self) -> None:

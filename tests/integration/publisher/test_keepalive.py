@@ -183,3 +183,36 @@ async def test_https_goes_to_the_fallback_transport() -> None:
     async with httpx.AsyncClient(transport=transport) as c:
         assert (await c.get("https://example.invalid/x")).status_code == 204
     assert seen == ["https://example.invalid/x"]
+
+
+async def silent_after_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await read_request(reader)
+    await asyncio.sleep(30)  # the answer never comes in time
+
+
+async def test_the_clients_timeouts_bound_a_call_and_map_to_the_right_errors() -> None:
+    """httpx hands its timeouts to the transport: an answer that does not come is a
+    ReadTimeout (sent: outcome unknown for a side effect), a pool with no free connection is
+    a PoolTimeout (nothing sent: retriable), and the silent connection is not reused."""
+    transport = KeepAliveTransport(max_connections=1)
+    async with server(silent_after_request) as (url, conns):
+        async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(0.3)) as client:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            with pytest.raises(OutcomeUnknown):
+                async with mapped_errors("post", side_effect=True):
+                    await client.post(f"{url}/v1/posts", content=b"{}")
+            assert 0.25 <= loop.time() - started < 2
+
+            # one connection, held by a call that waits: the next call's pool wait times out
+            held = asyncio.create_task(client.get(f"{url}/slow", timeout=1.5))
+            await asyncio.sleep(0.05)
+            started = loop.time()
+            with pytest.raises(Retriable):
+                async with mapped_errors("post", side_effect=True):
+                    await client.post(f"{url}/v1/posts", content=b"{}")
+            assert 0.25 <= loop.time() - started < 2
+            with pytest.raises(httpx.ReadTimeout):
+                await held
+        assert len(conns) == 2  # the timed-out connection was closed, not reused
+    await transport.aclose()
