@@ -57,7 +57,9 @@ def payload(i: int) -> dict:
 
 async def raw_ceiling(n: int) -> float:
     """Publish n persistent messages with confirms (window 500) while consuming with acks."""
-    conn = await aio_pika.connect_robust(AMQP_URL)
+    # Not robust: a robust channel re-declares its queues, which left this one behind after
+    # the delete below.
+    conn = await aio_pika.connect(AMQP_URL)
     ch = await conn.channel(publisher_confirms=True)
     q = await ch.declare_queue(
         f"{prefix()}raw", durable=True, arguments={"x-queue-type": "classic"}
@@ -75,7 +77,7 @@ async def raw_ceiling(n: int) -> float:
             done.set()
 
     cq = await cch.declare_queue(q.name, durable=True, arguments={"x-queue-type": "classic"})
-    await cq.consume(on_msg)
+    tag = await cq.consume(on_msg)
     body = (
         new_event(TYPE, payload(0), workspace_id="bench", source="/bench")
         .model_dump_json()
@@ -94,6 +96,7 @@ async def raw_ceiling(n: int) -> float:
         )
     await done.wait()
     elapsed = time.perf_counter() - started
+    await cq.cancel(tag)
     await q.delete(if_unused=False, if_empty=False)
     await conn.close()
     return n / elapsed
