@@ -110,3 +110,8 @@ class ServiceContext:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    def add_metrics_hook(self, key: str, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run `hook` before each /metrics scrape (gauges read from the database); one hook
+        per key, so installing twice (several roles in one process) keeps one."""
+        self.extras.setdefault("metrics_hooks", {}).setdefault(key, hook)

@@ -120,10 +120,7 @@ def install_metrics_hook(ctx: ServiceContext) -> None:
     async def refresh() -> None:
         await backlog(ctx)
 
-    hooks = ctx.extras.setdefault("metrics_hooks", [])
-    if not any(getattr(h, "__metrics_rollup__", False) for h in hooks):
-        refresh.__metrics_rollup__ = True  # type: ignore[attr-defined]
-        hooks.append(refresh)
+    ctx.add_metrics_hook("metrics.rollup_backlog", refresh)
 
 
 def rollup_tasks(ctx: ServiceContext) -> list[Any]:

@@ -101,7 +101,4 @@ def install_metrics_hook(ctx: ServiceContext) -> None:
     async def refresh() -> None:
         await queue_snapshot(ctx)
 
-    hooks = ctx.extras.setdefault("metrics_hooks", [])
-    if not any(getattr(h, "__publisher__", False) for h in hooks):
-        refresh.__publisher__ = True  # type: ignore[attr-defined]
-        hooks.append(refresh)
+    ctx.add_metrics_hook("publisher.queue_snapshot", refresh)

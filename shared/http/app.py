@@ -267,7 +267,7 @@ def create_service_app(ctx: ServiceContext, *, root_path_hint: str = "") -> Fast
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=True)
     async def metrics() -> Response:
-        for hook in ctx.extras.get("metrics_hooks", []):
+        for hook in ctx.extras.get("metrics_hooks", {}).values():
             try:
                 await hook()
             except Exception as exc:

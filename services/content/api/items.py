@@ -67,19 +67,7 @@ async def create_item(
     from_topic: bool = False,
 ) -> t.Item:
     """Insert an item, its production tasks and version 1; emits item.created."""
-    item = t.Item(
-        id=uuid.uuid4(),
-        workspace_id=workspace_id,
-        owner=owner,
-        status="draft",
-        version=1,
-        content_hash="",
-        from_topic=from_topic,
-        publications=[],
-        created_at=now,
-        updated_at=now,
-        **values,
-    )
+    item = t.Item(**_new_item_fields(workspace_id, owner, now, from_topic), **values)
     # No flush here: the item, its tasks, version 1 and the outbox row go to the database in
     # one flush (each round trip through the async ORM costs more than the SQL itself).
     # POST /v1/items writes the same rows in one statement instead (`_insert_item`).
@@ -103,6 +91,22 @@ async def create_item(
     return item
 
 
+def _new_item_fields(workspace_id: str, owner: str, now: Any, from_topic: bool) -> dict[str, Any]:
+    """What every new item starts with, whichever way it is written."""
+    return {
+        "id": uuid.uuid4(),
+        "workspace_id": workspace_id,
+        "owner": owner,
+        "status": "draft",
+        "version": 1,
+        "content_hash": "",
+        "from_topic": from_topic,
+        "publications": [],
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 async def _insert_item(
     uow: Any, workspace_id: str, owner: str, values: dict[str, Any], now: Any, *, alone: bool
 ) -> Any:
@@ -111,19 +115,7 @@ async def _insert_item(
     `alone`: the request writes nothing else (no Idempotency-Key row), so that statement is
     the whole transaction and runs on the asyncpg pool (`repo.insert_new_item_alone`);
     otherwise in the request's transaction."""
-    item = repo.new_item_row(
-        id=uuid.uuid4(),
-        workspace_id=workspace_id,
-        owner=owner,
-        status="draft",
-        version=1,
-        content_hash="",
-        from_topic=False,
-        publications=[],
-        created_at=now,
-        updated_at=now,
-        **values,
-    )
+    item = repo.new_item_row(**_new_item_fields(workspace_id, owner, now, False), **values)
     if alone:
         insert, target = repo.insert_new_item_alone, await uow.ctx.db.pool()
     else:

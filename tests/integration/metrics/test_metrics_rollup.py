@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.metrics.config import MetricsConfig
 from services.metrics.rollup import Roller
@@ -73,8 +74,13 @@ async def test_a_crash_between_store_and_rollup_loses_nothing(pg_url, make_runti
         assert await _count(ctx, "daily_rollups", ws) == 0
         lag = (await c.get("/v1/ops/rollups")).json()
         assert lag["pending"] >= 3 and lag["oldest_age_s"] >= 0
-        scraped = (await c.get("/metrics")).text
-        assert "mediaops_metrics_rollup_pending" in scraped
+        scraped = (await c.get("/metrics")).text  # the scrape refreshes the backlog gauge
+        gauge = next(
+            f.samples[0].value
+            for f in text_string_to_metric_families(scraped)
+            if f.name == "mediaops_metrics_rollup_pending"
+        )
+        assert gauge == lag["pending"]
 
     # The worker's connection dies after applying the chunk, before its commit.
     async with ctx.db.session() as session:
